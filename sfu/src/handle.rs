@@ -1,0 +1,116 @@
+//! The signaling side's grip on the media core: start the workers, send them
+//! commands, read their metrics, stop them.
+
+use std::io;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::api::{Command, CoreEvent, Reply, SfuConfig, SfuError, WorkerSnapshot};
+use crate::metrics::{MetricsSnapshot, WorkerMetrics};
+
+/// One running media worker.
+pub struct WorkerHandle {
+    index: usize,
+    commands: mpsc::Sender<Command>,
+    waker: Arc<mio::Waker>,
+    metrics: Arc<WorkerMetrics>,
+    thread: std::sync::Mutex<Option<JoinHandle<()>>>,
+}
+
+impl WorkerHandle {
+    pub fn index(&self) -> usize {
+        self.index
+    }
+
+    /// Send a command, waiting while the worker's queue is full.
+    pub async fn send(&self, cmd: Command) -> Result<(), SfuError> {
+        self.commands
+            .send(cmd)
+            .await
+            .map_err(|_| SfuError::WorkerGone)?;
+        self.waker.wake().map_err(|_| SfuError::WorkerGone)
+    }
+
+    /// Send a command built around a reply channel and wait for the reply.
+    pub async fn call<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T, SfuError> {
+        let (tx, rx) = oneshot::channel();
+        self.send(make(tx)).await?;
+        rx.await.map_err(|_| SfuError::WorkerGone)
+    }
+
+    pub fn metrics(&self) -> MetricsSnapshot {
+        self.metrics.snapshot()
+    }
+
+    pub async fn inspect(&self) -> Result<WorkerSnapshot, SfuError> {
+        self.call(|reply| Command::Inspect { reply }).await
+    }
+}
+
+/// The media core: a set of workers.
+pub struct Sfu {
+    workers: Vec<WorkerHandle>,
+    config: SfuConfig,
+}
+
+impl Sfu {
+    /// Bind every worker's socket and start its thread. Events from all
+    /// workers arrive on the returned receiver.
+    pub fn start(config: SfuConfig) -> io::Result<(Sfu, mpsc::UnboundedReceiver<CoreEvent>)> {
+        let (events_tx, events_rx) = mpsc::unbounded_channel();
+        let mut workers = Vec::with_capacity(config.workers);
+        for index in 0..config.workers.max(1) {
+            let (commands_tx, commands_rx) = mpsc::channel(config.command_queue.max(1));
+            let metrics = Arc::new(WorkerMetrics::default());
+            let spawned = crate::worker_thread::spawn(
+                index,
+                &config,
+                commands_rx,
+                events_tx.clone(),
+                metrics.clone(),
+            )?;
+            workers.push(WorkerHandle {
+                index,
+                commands: commands_tx,
+                waker: spawned.waker,
+                metrics,
+                thread: std::sync::Mutex::new(Some(spawned.thread)),
+            });
+        }
+        Ok((Sfu { workers, config }, events_rx))
+    }
+
+    pub fn config(&self) -> &SfuConfig {
+        &self.config
+    }
+
+    pub fn workers(&self) -> &[WorkerHandle] {
+        &self.workers
+    }
+
+    pub fn worker(&self, index: usize) -> &WorkerHandle {
+        &self.workers[index % self.workers.len()]
+    }
+
+    /// The sum of every worker's metrics.
+    pub fn metrics(&self) -> MetricsSnapshot {
+        let mut sum = MetricsSnapshot::default();
+        for w in &self.workers {
+            sum += w.metrics();
+        }
+        sum
+    }
+
+    /// Close every peer and join the worker threads.
+    pub async fn shutdown(&self) {
+        for w in &self.workers {
+            let _ = w.call(|reply| Command::Shutdown { reply }).await;
+            let thread = w.thread.lock().ok().and_then(|mut t| t.take());
+            if let Some(thread) = thread {
+                let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+            }
+        }
+    }
+}

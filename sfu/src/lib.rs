@@ -1,0 +1,21 @@
+//! Relais media core: rooms, participants, tracks and the forwarding of
+//! simulcast RTP between str0m peers.
+//!
+//! Each media worker is one thread that owns its rooms, their peers and one
+//! UDP socket ([`worker_thread`]). Everything it decides lives in a sans-IO
+//! [`worker::Worker`] that takes `now` as input, so tests drive it on a virtual
+//! clock. Signaling talks to workers through [`handle::Sfu`] with the
+//! commands and events of [`api`]. Nothing here speaks HTTP.
+
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod handle;
+pub mod ids;
+pub mod metrics;
+mod worker_thread;
+
+pub use api::*;
+pub use handle::{Sfu, WorkerHandle};
+pub use ids::{ParticipantId, RoomId, TrackId};
+pub use metrics::{MetricsSnapshot, WorkerMetrics};

@@ -74,7 +74,10 @@ mod tests {
 
     #[test]
     fn ids_round_trip_through_text() {
-        let t = TrackId { owner: ParticipantId(12), index: 3 };
+        let t = TrackId {
+            owner: ParticipantId(12),
+            index: 3,
+        };
         assert_eq!(t.to_string(), "p12t3");
         assert_eq!("p12t3".parse::<TrackId>().unwrap(), t);
         assert_eq!("p7".parse::<ParticipantId>().unwrap(), ParticipantId(7));

@@ -10,9 +10,18 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod codec;
+pub mod forwarder;
 pub mod handle;
 pub mod ids;
+pub mod keyframe_throttle;
+pub mod layer_selector;
 pub mod metrics;
+mod participant;
+mod peer;
+mod timer_queue;
+mod track;
+pub mod worker;
 mod worker_thread;
 
 pub use api::*;

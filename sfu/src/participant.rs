@@ -1,0 +1,90 @@
+//! A participant on a worker: its two peer connections, the tracks it
+//! publishes, and one downtrack per remote track it receives.
+
+use std::collections::HashMap;
+
+use str0m::change::SdpPendingOffer;
+use str0m::media::{Mid, Pt};
+
+use crate::api::{LayerRequest, MediaKind, Permissions, TrackSource};
+use crate::forwarder::Forwarder;
+use crate::ids::{ParticipantId, RoomId, TrackId};
+use crate::peer::PeerKey;
+
+pub struct Participant {
+    pub id: ParticipantId,
+    pub room: RoomId,
+    pub permissions: Permissions,
+    pub publish: Option<PeerKey>,
+    pub subscribe: Option<PeerKey>,
+    /// Own tracks, by the mid of the publishing connection.
+    pub published: Vec<(Mid, TrackId)>,
+    /// Sources the client named for mids of its next publish offer.
+    pub pending_sources: Vec<(String, TrackSource)>,
+    pub next_track_index: u32,
+    pub downtracks: HashMap<TrackId, Downtrack>,
+    pub negotiation: Negotiation,
+}
+
+impl Participant {
+    pub fn new(id: ParticipantId, room: RoomId, permissions: Permissions) -> Self {
+        Participant {
+            id,
+            room,
+            permissions,
+            publish: None,
+            subscribe: None,
+            published: Vec::new(),
+            pending_sources: Vec::new(),
+            next_track_index: 1,
+            downtracks: HashMap::new(),
+            negotiation: Negotiation::default(),
+        }
+    }
+
+    pub fn track_by_mid(&self, mid: Mid) -> Option<TrackId> {
+        self.published
+            .iter()
+            .find(|(m, _)| *m == mid)
+            .map(|(_, t)| *t)
+    }
+
+    pub fn downtrack_by_mid(&self, mid: Mid) -> Option<TrackId> {
+        self.downtracks
+            .iter()
+            .find(|(_, d)| d.mid == Some(mid))
+            .map(|(t, _)| *t)
+    }
+}
+
+/// One remote track sent to this participant on its receiving connection.
+pub struct Downtrack {
+    pub kind: MediaKind,
+    /// The m-line carrying it, once offered.
+    pub mid: Option<Mid>,
+    /// The subscriber accepted the m-line: media may flow.
+    pub negotiated: bool,
+    /// Payload type to write with, chosen once negotiated.
+    pub pt: Option<Pt>,
+    pub request: LayerRequest,
+    pub forwarder: Forwarder,
+}
+
+/// The state of the receiving connection's offer/answer exchange. The server
+/// offers; only one offer is outstanding at a time.
+#[derive(Default)]
+pub struct Negotiation {
+    pub pending: Option<(SdpPendingOffer, Vec<TrackId>)>,
+    /// Tracks waiting for an m-line in the next offer.
+    pub to_add: Vec<TrackId>,
+    /// M-lines to stop in the next offer.
+    pub to_stop: Vec<Mid>,
+    /// Every m-line in use and its track.
+    pub lines: Vec<(Mid, TrackId)>,
+}
+
+impl Negotiation {
+    pub fn has_changes(&self) -> bool {
+        !self.to_add.is_empty() || !self.to_stop.is_empty()
+    }
+}

@@ -1,0 +1,119 @@
+//! One str0m peer connection and the strict way to drive it: every mutation
+//! is followed by a full drain of `poll_output`, and a panic or error inside
+//! str0m is caught and reported instead of taking down the worker.
+
+use std::net::SocketAddr;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::{Duration, Instant};
+
+use str0m::net::Transmit;
+use str0m::{Candidate, Event, Output, Rtc};
+
+use crate::api::{PeerRole, PeerState, SfuError};
+use crate::ids::ParticipantId;
+
+/// Index of a peer in the worker's peer table.
+pub type PeerKey = usize;
+
+/// Video packets each subscriber stream keeps to answer NACKs from.
+const SEND_HISTORY_VIDEO: usize = 1000;
+
+pub struct Peer {
+    pub rtc: Rtc,
+    pub owner: ParticipantId,
+    pub role: PeerRole,
+    pub state: PeerState,
+    pub created: Instant,
+    /// When str0m next wants `Input::Timeout`.
+    pub next_timeout: Instant,
+    /// Source addresses routed to this peer.
+    pub routes: Vec<SocketAddr>,
+}
+
+impl Peer {
+    /// An ICE-lite peer in RTP mode whose only candidate is the worker's socket.
+    pub fn new(
+        owner: ParticipantId,
+        role: PeerRole,
+        candidate: SocketAddr,
+        now: Instant,
+    ) -> Result<Peer, SfuError> {
+        let mut rtc = Rtc::builder()
+            .set_ice_lite(true)
+            .set_rtp_mode(true)
+            .set_send_buffer_video(SEND_HISTORY_VIDEO)
+            .build(now);
+        let candidate = Candidate::host(candidate, "udp")
+            .map_err(|e| SfuError::Rejected(format!("bad local candidate: {e}")))?;
+        rtc.add_local_candidate(candidate);
+        Ok(Peer {
+            rtc,
+            owner,
+            role,
+            state: PeerState::Connecting,
+            created: now,
+            next_timeout: now,
+            routes: Vec::new(),
+        })
+    }
+
+    /// Run one mutation of the peer, then drain it. Transmits go to `outbox`,
+    /// events to `events` tagged with `key`. An `Err` means the peer is broken
+    /// and must be dropped.
+    pub fn mutate<T>(
+        &mut self,
+        key: PeerKey,
+        outbox: &mut Vec<Transmit>,
+        events: &mut Vec<(PeerKey, Event)>,
+        f: impl FnOnce(&mut Rtc) -> T,
+    ) -> Result<T, String> {
+        let rtc = &mut self.rtc;
+        let next_timeout = &mut self.next_timeout;
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            let value = f(rtc);
+            drain(rtc, key, next_timeout, outbox, events).map(|()| value)
+        }));
+        match result {
+            Ok(r) => r,
+            Err(panic) => Err(format!("internal error in peer: {}", panic_message(&panic))),
+        }
+    }
+
+    pub fn is_connected(&self) -> bool {
+        self.state == PeerState::Connected
+    }
+
+    /// How long the peer has been trying to connect.
+    pub fn connecting_for(&self, now: Instant) -> Option<Duration> {
+        (self.state == PeerState::Connecting).then(|| now.saturating_duration_since(self.created))
+    }
+}
+
+fn drain(
+    rtc: &mut Rtc,
+    key: PeerKey,
+    next_timeout: &mut Instant,
+    outbox: &mut Vec<Transmit>,
+    events: &mut Vec<(PeerKey, Event)>,
+) -> Result<(), String> {
+    loop {
+        match rtc.poll_output().map_err(|e| e.to_string())? {
+            Output::Timeout(t) => {
+                *next_timeout = t;
+                return Ok(());
+            }
+            Output::Transmit(t) => outbox.push(t),
+            Output::Event(e) => events.push((key, e)),
+        }
+    }
+}
+
+fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        s.to_string()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "panic".to_string()
+    }
+}

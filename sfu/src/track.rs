@@ -1,0 +1,118 @@
+//! A published track on a worker: where its packets come from, which
+//! simulcast layers are flowing, and who subscribes to it.
+
+use std::time::{Duration, Instant};
+
+use str0m::media::{Mid, Rid};
+
+use crate::api::TrackInfo;
+use crate::codec::Codec;
+use crate::ids::{ParticipantId, RoomId};
+use crate::keyframe_throttle::KeyframeThrottle;
+use crate::layer_selector::LayerView;
+
+/// A layer with no packet for this long counts as stopped.
+pub const LAYER_TIMEOUT: Duration = Duration::from_millis(1500);
+
+#[derive(Debug, Default, Clone, Copy)]
+pub struct LayerState {
+    pub last_packet: Option<Instant>,
+    pub width: u32,
+    pub height: u32,
+}
+
+pub struct Track {
+    pub info: TrackInfo,
+    pub room: RoomId,
+    pub mid: Mid,
+    pub codec: Codec,
+    pub clock_rate: u32,
+    /// The rid of each layer, lowest first; empty without simulcast.
+    pub rids: Vec<Rid>,
+    pub layers: [LayerState; 3],
+    pub subscribers: Vec<ParticipantId>,
+    pub throttle: KeyframeThrottle,
+}
+
+impl Track {
+    pub fn layer_count(&self) -> usize {
+        self.rids.len().clamp(1, 3)
+    }
+
+    /// The layer index of a packet's rid (0 without simulcast).
+    pub fn layer_of(&self, rid: Option<Rid>) -> Option<u8> {
+        match rid {
+            None => Some(0),
+            Some(rid) => self.rids.iter().position(|r| *r == rid).map(|i| i as u8),
+        }
+    }
+
+    pub fn rid_of(&self, layer: u8) -> Option<Rid> {
+        self.rids.get(usize::from(layer)).copied()
+    }
+
+    /// Layer states as the selector sees them at `now`.
+    pub fn layer_views(&self, now: Instant) -> [LayerView; 3] {
+        let mut views = [LayerView::default(); 3];
+        for (view, state) in views.iter_mut().zip(&self.layers) {
+            *view = LayerView {
+                active: state
+                    .last_packet
+                    .is_some_and(|t| now.saturating_duration_since(t) < LAYER_TIMEOUT),
+                width: state.width,
+                height: state.height,
+            };
+        }
+        views
+    }
+
+    /// Record a packet of `layer`; true when the layer just (re)started.
+    pub fn note_packet(&mut self, layer: u8, now: Instant, size: Option<(u32, u32)>) -> bool {
+        let Some(state) = self.layers.get_mut(usize::from(layer)) else {
+            return false;
+        };
+        let started = state
+            .last_packet
+            .is_none_or(|t| now.saturating_duration_since(t) >= LAYER_TIMEOUT);
+        state.last_packet = Some(now);
+        if let Some((w, h)) = size {
+            state.width = w;
+            state.height = h;
+        }
+        started
+    }
+}
+
+/// Layer index of a simulcast rid: browsers name them q/h/f (LiveKit, Jitsi)
+/// or l/m/h; any other names keep the order the publisher gave.
+pub fn order_rids(rids: &[Rid]) -> Vec<Rid> {
+    fn rank(rid: &str) -> Option<u8> {
+        match rid {
+            "q" | "l" | "low" | "0" => Some(0),
+            "h" | "m" | "mid" | "medium" | "1" => Some(1),
+            "f" | "hi" | "high" | "full" | "2" => Some(2),
+            _ => None,
+        }
+    }
+    let mut sorted: Vec<Rid> = rids.iter().copied().take(3).collect();
+    if sorted.iter().all(|r| rank(r).is_some()) {
+        sorted.sort_by_key(|r| rank(r));
+    }
+    sorted
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rids_are_ordered_low_to_high() {
+        let rids: Vec<Rid> = ["f", "q", "h"].iter().map(|r| Rid::from(*r)).collect();
+        let ordered = order_rids(&rids);
+        let names: Vec<String> = ordered.iter().map(|r| r.to_string()).collect();
+        assert_eq!(names, ["q", "h", "f"]);
+        let odd: Vec<Rid> = ["b", "a"].iter().map(|r| Rid::from(*r)).collect();
+        let kept: Vec<String> = order_rids(&odd).iter().map(|r| r.to_string()).collect();
+        assert_eq!(kept, ["b", "a"]);
+    }
+}

@@ -1,0 +1,317 @@
+//! The forwarding path: an RTP packet from a publisher goes to every
+//! subscriber of its track whose forwarder lets it pass, rewritten; keyframe
+//! requests go the other way, throttled.
+//!
+//! Per packet this path allocates nothing of its own: the payload is shared
+//! (`Arc<[u8]>`) by every subscriber's send queue.
+
+use std::time::Instant;
+
+use str0m::media::{KeyframeRequest, KeyframeRequestKind};
+use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite, Vp8Descriptor};
+
+use crate::api::{CoreEvent, LayerRequest, MediaKind, SfuError};
+use crate::codec::{self, Codec};
+use crate::forwarder::Incoming;
+use crate::ids::{ParticipantId, TrackId};
+use crate::layer_selector::select_layer;
+use crate::metrics::WorkerMetrics;
+use crate::peer::PeerKey;
+
+use super::Worker;
+
+impl Worker {
+    pub(super) fn on_rtp(&mut self, key: PeerKey, packet: RtpPacket, now: Instant) {
+        let Some(peer) = self.peers.get_mut(key).and_then(Option::as_mut) else {
+            return;
+        };
+        let owner = peer.owner;
+        let Some((mid, rid)) = peer
+            .rtc
+            .direct_api()
+            .stream_rx(&packet.header.ssrc)
+            .map(|s| (s.mid(), s.rid()))
+        else {
+            return;
+        };
+        let Some(track_id) = self
+            .participants
+            .get(&owner)
+            .and_then(|p| p.track_by_mid(mid))
+        else {
+            return;
+        };
+        let Some(track) = self.tracks.get_mut(&track_id) else {
+            return;
+        };
+        let Some(layer) = track.layer_of(rid) else {
+            return;
+        };
+        let payload = &packet.payload;
+        let m = &self.metrics;
+        WorkerMetrics::add(&m.rtp_packets_received, 1);
+        WorkerMetrics::add(&m.rtp_bytes_received, payload.len() as u64);
+
+        let starts_keyframe = track.codec.starts_keyframe(payload);
+        let size = (starts_keyframe && track.codec == Codec::Vp8)
+            .then(|| codec::vp8_keyframe_size(payload))
+            .flatten();
+        let layer_started = track.note_packet(layer, now, size);
+        let vp8 = (track.codec == Codec::Vp8)
+            .then(|| Vp8Descriptor::parse(payload).ok())
+            .flatten();
+        let incoming = Incoming {
+            layer,
+            seq: *packet.seq_no,
+            timestamp: packet.header.timestamp,
+            arrival: packet.timestamp,
+            starts_keyframe,
+            clock_rate: track.clock_rate,
+            picture_id: vp8.and_then(|d| d.picture_id()),
+            tl0_pic_idx: vp8.and_then(|d| d.tl0_pic_idx()),
+        };
+        let nackable = track.info.kind == MediaKind::Video;
+        let mut ext = ExtensionValues::default();
+        ext.audio_level = packet.header.ext_vals.audio_level;
+        ext.voice_activity = packet.header.ext_vals.voice_activity;
+        ext.video_orientation = packet.header.ext_vals.video_orientation;
+
+        let mut forwarded = 0u64;
+        let mut wanted_keyframes = 0u8;
+        let mut switches = Vec::new();
+        for &sub in &track.subscribers {
+            let Some(p) = self.participants.get_mut(&sub) else {
+                continue;
+            };
+            let Some(dt) = p.downtracks.get_mut(&track_id) else {
+                continue;
+            };
+            let (Some(out_mid), Some(pt), Some(sub_key)) = (dt.mid, dt.pt, p.subscribe) else {
+                continue;
+            };
+            if !dt.negotiated {
+                continue;
+            }
+            let Some(sub_peer) = self.peers.get_mut(sub_key).and_then(Option::as_mut) else {
+                continue;
+            };
+            if !sub_peer.is_connected() {
+                continue;
+            }
+            let Some(rw) = dt.forwarder.forward(&incoming) else {
+                if let Some(l) = dt.forwarder.awaiting_keyframe() {
+                    wanted_keyframes |= 1 << l;
+                }
+                continue;
+            };
+            if rw.switched {
+                switches.push((sub, Some(layer)));
+            }
+            let mut write = RtpWrite::new(
+                pt,
+                rw.seq.into(),
+                rw.timestamp,
+                packet.timestamp,
+                payload.clone(),
+            )
+            .marker(packet.header.marker)
+            .nackable(nackable)
+            .ext_vals(ext.clone());
+            if let Some(d) = vp8 {
+                let mut patch = d.patch();
+                if let Some(id) = rw.picture_id {
+                    patch = patch.picture_id(if id > 0x7f && !is_15_bit(payload) {
+                        id & 0x7f
+                    } else {
+                        id
+                    });
+                }
+                if let Some(i) = rw.tl0_pic_idx {
+                    patch = patch.tl0_pic_idx(i);
+                }
+                if let Ok(patch) = patch.build() {
+                    write = write.vp8_patch(patch);
+                }
+            }
+            let result =
+                sub_peer.mutate(
+                    sub_key,
+                    &mut self.outbox,
+                    &mut self.rtc_events,
+                    |rtc| match rtc.direct_api().stream_tx_by_mid(out_mid, None) {
+                        Some(stream) => {
+                            stream.write_rtp(write);
+                            true
+                        }
+                        None => false,
+                    },
+                );
+            let due = sub_peer.next_timeout;
+            self.timers.push(due, sub_key);
+            match result {
+                Ok(true) => forwarded += 1,
+                Ok(false) => {}
+                Err(e) => self.failed.push((sub, e)),
+            }
+        }
+        WorkerMetrics::add(&m.rtp_packets_forwarded, forwarded);
+        WorkerMetrics::add(&m.rtp_bytes_forwarded, forwarded * payload.len() as u64);
+        for (sub, layer) in switches {
+            WorkerMetrics::add(&self.metrics.layer_switches, 1);
+            self.emit(CoreEvent::LayerSwitched {
+                participant: sub,
+                track: track_id,
+                layer,
+            });
+        }
+        if layer_started {
+            self.reselect_layers(track_id, now);
+        }
+        for l in 0..3u8 {
+            if wanted_keyframes & (1 << l) != 0 {
+                self.request_keyframe(track_id, l, now);
+            }
+        }
+    }
+
+    /// A subscriber lost a picture: ask the publisher for a keyframe of the
+    /// layer that subscriber receives (or waits for).
+    pub(super) fn on_keyframe_request(&mut self, key: PeerKey, req: KeyframeRequest, now: Instant) {
+        let Some(peer) = self.peer(key) else { return };
+        let owner = peer.owner;
+        let Some(p) = self.participants.get(&owner) else {
+            return;
+        };
+        let Some(track) = p.downtrack_by_mid(req.mid) else {
+            return;
+        };
+        let Some(dt) = p.downtracks.get(&track) else {
+            return;
+        };
+        WorkerMetrics::add(&self.metrics.keyframe_requests_received, 1);
+        if let Some(layer) = dt.forwarder.current().or(dt.forwarder.target()) {
+            self.request_keyframe(track, layer, now);
+        }
+    }
+
+    /// Send a PLI for one layer of a track to its publisher, at most once per
+    /// throttle interval.
+    pub(crate) fn request_keyframe(&mut self, track: TrackId, layer: u8, now: Instant) {
+        let Some(t) = self.tracks.get_mut(&track) else {
+            return;
+        };
+        if t.info.kind != MediaKind::Video || !t.throttle.allow(layer, now) {
+            return;
+        }
+        let (mid, rid) = (t.mid, t.rid_of(layer));
+        let Some(key) = self.participants.get(&track.owner).and_then(|p| p.publish) else {
+            return;
+        };
+        let sent = self.mutate_peer(key, |rtc| {
+            Ok(match rtc.direct_api().stream_rx_by_mid(mid, rid) {
+                Some(stream) => {
+                    stream.request_keyframe(KeyframeRequestKind::Pli);
+                    true
+                }
+                None => false,
+            })
+        });
+        if sent == Some(true) {
+            WorkerMetrics::add(&self.metrics.keyframe_requests_sent, 1);
+        }
+    }
+
+    /// Ask for the keyframes that a participant's downtracks wait for.
+    pub(crate) fn request_awaited_keyframes(&mut self, id: ParticipantId, now: Instant) {
+        let Some(p) = self.participants.get(&id) else {
+            return;
+        };
+        let wanted: Vec<(TrackId, u8)> = p
+            .downtracks
+            .iter()
+            .filter(|(_, d)| d.negotiated)
+            .filter_map(|(t, d)| Some((*t, d.forwarder.awaiting_keyframe()?)))
+            .collect();
+        for (track, layer) in wanted {
+            self.request_keyframe(track, layer, now);
+        }
+    }
+
+    /// Choose again every subscriber's target layer of a track: after a
+    /// subscription change, or when a layer starts or stops.
+    pub(crate) fn reselect_layers(&mut self, track: TrackId, now: Instant) {
+        let Some(t) = self.tracks.get(&track) else {
+            return;
+        };
+        if t.info.kind != MediaKind::Video {
+            return;
+        }
+        let views = t.layer_views(now);
+        let views = &views[..t.layer_count()];
+        let mut paused = Vec::new();
+        let mut wanted = 0u8;
+        for sub in &t.subscribers {
+            let Some(dt) = self
+                .participants
+                .get_mut(sub)
+                .and_then(|p| p.downtracks.get_mut(&track))
+            else {
+                continue;
+            };
+            let target = select_layer(dt.request, views);
+            if target != dt.forwarder.target() {
+                let was_flowing = dt.forwarder.current().is_some();
+                dt.forwarder.set_target(target);
+                if target.is_none() && was_flowing {
+                    paused.push(*sub);
+                }
+            }
+            if dt.negotiated {
+                if let Some(l) = dt.forwarder.awaiting_keyframe() {
+                    wanted |= 1 << l;
+                }
+            }
+        }
+        for sub in paused {
+            self.emit(CoreEvent::LayerSwitched {
+                participant: sub,
+                track,
+                layer: None,
+            });
+        }
+        for l in 0..3u8 {
+            if wanted & (1 << l) != 0 {
+                self.request_keyframe(track, l, now);
+            }
+        }
+    }
+
+    pub(crate) fn subscribe(
+        &mut self,
+        id: ParticipantId,
+        track: TrackId,
+        request: LayerRequest,
+        now: Instant,
+    ) -> Result<(), SfuError> {
+        let p = self
+            .participants
+            .get_mut(&id)
+            .ok_or(SfuError::UnknownParticipant)?;
+        let dt = p
+            .downtracks
+            .get_mut(&track)
+            .ok_or(SfuError::UnknownTrack(track))?;
+        dt.request = request;
+        if dt.kind == MediaKind::Audio {
+            dt.forwarder
+                .set_target((request != LayerRequest::Off).then_some(0));
+        }
+        self.reselect_layers(track, now);
+        Ok(())
+    }
+}
+
+/// Whether the VP8 picture id of this payload uses 15 bits.
+fn is_15_bit(payload: &[u8]) -> bool {
+    payload.len() > 2 && payload[0] & 0x80 != 0 && payload[1] & 0x80 != 0 && payload[2] & 0x80 != 0
+}

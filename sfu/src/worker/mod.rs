@@ -1,0 +1,348 @@
+//! The sans-IO media worker: every room, participant, track and peer of one
+//! worker thread, driven by commands, datagrams and timeouts, each with the
+//! time as an argument. It writes datagrams to an outbox the caller sends.
+//!
+//! It never blocks, locks or sleeps; the thread around it ([`crate::worker_thread`])
+//! owns the socket and the clock, and tests drive it on a virtual clock.
+
+mod commands;
+mod media;
+mod membership;
+mod negotiation;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use str0m::net::{Protocol, Receive, Transmit};
+use str0m::{Event, IceConnectionState, Input};
+use tokio::sync::mpsc;
+
+use crate::api::{CoreEvent, PeerState};
+use crate::ids::{ParticipantId, RoomId, TrackId};
+use crate::metrics::WorkerMetrics;
+use crate::participant::Participant;
+use crate::peer::{Peer, PeerKey};
+use crate::timer_queue::TimerQueue;
+use crate::track::Track;
+
+/// How often rooms are swept: layers that stopped, peers that never connected.
+const HOUSEKEEPING_INTERVAL: Duration = Duration::from_millis(250);
+/// A peer that has not connected by then is given up.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Settings one worker needs.
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    pub index: usize,
+    /// The address in this worker's ICE candidates: its socket as others reach it.
+    pub candidate: SocketAddr,
+    pub max_tracks_per_participant: usize,
+}
+
+#[derive(Default)]
+pub(crate) struct Room {
+    pub participants: Vec<ParticipantId>,
+    pub tracks: Vec<TrackId>,
+}
+
+pub struct Worker {
+    config: WorkerConfig,
+    pub(crate) rooms: HashMap<RoomId, Room>,
+    pub(crate) participants: HashMap<ParticipantId, Participant>,
+    pub(crate) tracks: HashMap<TrackId, Track>,
+    peers: Vec<Option<Peer>>,
+    free_peers: Vec<PeerKey>,
+    routes: HashMap<SocketAddr, PeerKey>,
+    timers: TimerQueue,
+    next_housekeeping: Instant,
+    /// Datagrams to send, in order.
+    outbox: Vec<Transmit>,
+    /// str0m events waiting to be handled.
+    rtc_events: Vec<(PeerKey, Event)>,
+    /// Participants whose peer broke, to drop once the current step ends.
+    failed: Vec<(ParticipantId, String)>,
+    events: mpsc::UnboundedSender<CoreEvent>,
+    metrics: Arc<WorkerMetrics>,
+}
+
+impl Worker {
+    pub fn new(
+        config: WorkerConfig,
+        events: mpsc::UnboundedSender<CoreEvent>,
+        metrics: Arc<WorkerMetrics>,
+        now: Instant,
+    ) -> Self {
+        Worker {
+            config,
+            rooms: HashMap::new(),
+            participants: HashMap::new(),
+            tracks: HashMap::new(),
+            peers: Vec::new(),
+            free_peers: Vec::new(),
+            routes: HashMap::new(),
+            timers: TimerQueue::default(),
+            next_housekeeping: now + HOUSEKEEPING_INTERVAL,
+            outbox: Vec::with_capacity(1024),
+            rtc_events: Vec::with_capacity(64),
+            failed: Vec::new(),
+            events,
+            metrics,
+        }
+    }
+
+    pub fn config(&self) -> &WorkerConfig {
+        &self.config
+    }
+
+    /// Datagrams produced so far; the caller sends and clears them.
+    pub fn outbox(&mut self) -> &mut Vec<Transmit> {
+        &mut self.outbox
+    }
+
+    /// The earliest time the worker needs [`Worker::handle_timeout`].
+    pub fn next_timeout(&self) -> Instant {
+        match self.timers.next() {
+            Some(t) => t.min(self.next_housekeeping),
+            None => self.next_housekeeping,
+        }
+    }
+
+    /// One datagram from the socket.
+    pub fn handle_datagram(&mut self, now: Instant, source: SocketAddr, data: &[u8]) {
+        let destination = self.config.candidate;
+        let Ok(receive) = Receive::new(Protocol::Udp, source, destination, data) else {
+            WorkerMetrics::add(&self.metrics.unroutable_datagrams, 1);
+            return;
+        };
+        let input = Input::Receive(now, receive);
+        let Some(key) = self.route(source, &input) else {
+            WorkerMetrics::add(&self.metrics.unroutable_datagrams, 1);
+            return;
+        };
+        self.mutate_peer(key, |rtc| {
+            rtc.handle_input(input).map_err(|e| e.to_string())
+        });
+        self.settle(now);
+    }
+
+    /// Advance every peer whose deadline passed, and sweep on schedule.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        while let Some((at, key)) = self.timers.pop_due(now) {
+            let Some(peer) = self.peers.get(key).and_then(Option::as_ref) else {
+                continue;
+            };
+            if peer.next_timeout != at {
+                continue; // stale entry; the live one is in the queue too
+            }
+            self.mutate_peer(key, |rtc| {
+                rtc.handle_input(Input::Timeout(now))
+                    .map_err(|e| e.to_string())
+            });
+        }
+        if now >= self.next_housekeeping {
+            self.next_housekeeping = now + HOUSEKEEPING_INTERVAL;
+            self.housekeeping(now);
+        }
+        self.settle(now);
+    }
+
+    /// Find the peer a datagram belongs to: by source address once known, by
+    /// ICE credentials (STUN) before.
+    fn route(&mut self, source: SocketAddr, input: &Input) -> Option<PeerKey> {
+        if let Some(&key) = self.routes.get(&source) {
+            if let Some(peer) = self.peers.get(key).and_then(Option::as_ref) {
+                if peer.rtc.accepts(input) {
+                    return Some(key);
+                }
+            }
+        }
+        let key = self
+            .peers
+            .iter()
+            .position(|p| p.as_ref().is_some_and(|p| p.rtc.accepts(input)))?;
+        if let Some(old) = self.routes.insert(source, key) {
+            if let Some(peer) = self.peers.get_mut(old).and_then(Option::as_mut) {
+                peer.routes.retain(|a| *a != source);
+            }
+        }
+        if let Some(peer) = self.peers[key].as_mut() {
+            peer.routes.push(source);
+        }
+        Some(key)
+    }
+
+    pub(crate) fn insert_peer(&mut self, peer: Peer) -> PeerKey {
+        match self.free_peers.pop() {
+            Some(key) => {
+                self.peers[key] = Some(peer);
+                key
+            }
+            None => {
+                self.peers.push(Some(peer));
+                self.peers.len() - 1
+            }
+        }
+    }
+
+    /// Close a peer politely, send what it says on closing, and forget it.
+    pub(crate) fn remove_peer(&mut self, key: PeerKey) {
+        let Some(mut peer) = self.peers.get_mut(key).and_then(Option::take) else {
+            return;
+        };
+        let mut scratch = Vec::new();
+        let _ = peer.mutate(key, &mut self.outbox, &mut scratch, |rtc| rtc.close());
+        for addr in peer.routes {
+            if self.routes.get(&addr) == Some(&key) {
+                self.routes.remove(&addr);
+            }
+        }
+        self.rtc_events.retain(|(k, _)| *k != key);
+        self.free_peers.push(key);
+    }
+
+    /// Run a mutation on a peer and drain it; a broken peer fails its participant.
+    pub(crate) fn mutate_peer<T>(
+        &mut self,
+        key: PeerKey,
+        f: impl FnOnce(&mut str0m::Rtc) -> Result<T, String>,
+    ) -> Option<T> {
+        let peer = self.peers.get_mut(key)?.as_mut()?;
+        let before = peer.next_timeout;
+        let result = peer.mutate(key, &mut self.outbox, &mut self.rtc_events, f);
+        let after = peer.next_timeout;
+        let owner = peer.owner;
+        if after != before {
+            self.timers.push(after, key);
+        }
+        match result {
+            Ok(Ok(v)) => Some(v),
+            Ok(Err(e)) | Err(e) => {
+                if e.contains("internal error") {
+                    WorkerMetrics::add(&self.metrics.peer_panics, 1);
+                }
+                self.failed.push((owner, e));
+                None
+            }
+        }
+    }
+
+    /// Handle every str0m event raised so far, then drop failed participants.
+    fn settle(&mut self, now: Instant) {
+        loop {
+            if !self.rtc_events.is_empty() {
+                let mut events = std::mem::take(&mut self.rtc_events);
+                for (key, event) in events.drain(..) {
+                    self.on_rtc_event(key, event, now);
+                }
+                if self.rtc_events.is_empty() {
+                    self.rtc_events = events; // keep the capacity
+                }
+                continue;
+            }
+            let Some((participant, reason)) = self.failed.pop() else {
+                break;
+            };
+            if self.participants.contains_key(&participant) {
+                tracing::info!(%participant, %reason, "dropping participant whose peer failed");
+                self.remove_participant(participant, now);
+                self.emit(CoreEvent::ParticipantFailed {
+                    participant,
+                    reason,
+                });
+            }
+        }
+    }
+
+    fn on_rtc_event(&mut self, key: PeerKey, event: Event, now: Instant) {
+        let Some(peer) = self.peers.get_mut(key).and_then(Option::as_mut) else {
+            return;
+        };
+        let (owner, role) = (peer.owner, peer.role);
+        match event {
+            Event::Connected => {
+                peer.state = PeerState::Connected;
+                self.emit(CoreEvent::PeerState {
+                    participant: owner,
+                    role,
+                    state: PeerState::Connected,
+                });
+                self.update_gauges();
+                self.request_awaited_keyframes(owner, now);
+            }
+            Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
+                peer.state = PeerState::Disconnected;
+                self.emit(CoreEvent::PeerState {
+                    participant: owner,
+                    role,
+                    state: PeerState::Disconnected,
+                });
+                self.failed
+                    .push((owner, format!("{role:?} connection lost (ICE timeout)")));
+            }
+            Event::Closed => {
+                self.failed
+                    .push((owner, format!("{role:?} connection closed by the peer")));
+            }
+            Event::MediaAdded(added) => self.on_media_added(key, added, now),
+            Event::MediaChanged(changed) => self.on_media_changed(key, changed, now),
+            Event::RtpPacket(packet) => self.on_rtp(key, packet, now),
+            Event::KeyframeRequest(request) => self.on_keyframe_request(key, request, now),
+            _ => {}
+        }
+    }
+
+    fn housekeeping(&mut self, now: Instant) {
+        let stale: Vec<ParticipantId> = self
+            .peers
+            .iter()
+            .flatten()
+            .filter(|p| p.connecting_for(now).is_some_and(|d| d > CONNECT_TIMEOUT))
+            .map(|p| p.owner)
+            .collect();
+        for owner in stale {
+            self.failed
+                .push((owner, "connection not established in time".to_string()));
+        }
+        let tracks: Vec<TrackId> = self.tracks.keys().copied().collect();
+        for track in tracks {
+            self.reselect_layers(track, now);
+        }
+        self.update_gauges();
+    }
+
+    pub(crate) fn update_gauges(&self) {
+        let m = &self.metrics;
+        WorkerMetrics::set(&m.rooms, self.rooms.len() as u64);
+        WorkerMetrics::set(&m.participants, self.participants.len() as u64);
+        WorkerMetrics::set(&m.published_tracks, self.tracks.len() as u64);
+        let peers = self.peers.iter().flatten();
+        let (mut connecting, mut connected) = (0, 0);
+        for p in peers {
+            match p.state {
+                PeerState::Connecting => connecting += 1,
+                PeerState::Connected => connected += 1,
+                _ => {}
+            }
+        }
+        WorkerMetrics::set(&m.peers_connecting, connecting);
+        WorkerMetrics::set(&m.peers_connected, connected);
+    }
+
+    pub(crate) fn emit(&self, event: CoreEvent) {
+        let _ = self.events.send(event);
+    }
+
+    pub(crate) fn peer(&self, key: PeerKey) -> Option<&Peer> {
+        self.peers.get(key).and_then(Option::as_ref)
+    }
+
+    pub(crate) fn peer_count(&self) -> usize {
+        self.peers.iter().flatten().count()
+    }
+
+    pub(crate) fn route_count(&self) -> usize {
+        self.routes.len()
+    }
+}

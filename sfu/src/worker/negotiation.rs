@@ -1,0 +1,393 @@
+//! Offer and answer on both connections of a participant.
+//!
+//! Publishing: the client offers, the worker answers, and each new media line
+//! becomes a track. Receiving: the worker offers whenever downtracks come or
+//! go, one offer at a time; changes made while an offer is out wait for its
+//! answer.
+
+use std::time::Instant;
+
+use str0m::change::{SdpAnswer, SdpOffer};
+use str0m::media::{Direction, MediaAdded, MediaChanged};
+
+use crate::api::{
+    CoreEvent, MediaKind, OfferedTrack, PeerRole, PublishAnswer, SfuError, TrackInfo, TrackSource,
+};
+use crate::codec::Codec;
+use crate::ids::{ParticipantId, TrackId};
+use crate::keyframe_throttle::KeyframeThrottle;
+use crate::peer::{Peer, PeerKey};
+use crate::track::{order_rids, LayerState, Track};
+
+use super::Worker;
+
+/// Largest SDP accepted, in bytes.
+const MAX_SDP_BYTES: usize = 32 * 1024;
+
+impl Worker {
+    pub(crate) fn publish_offer(
+        &mut self,
+        id: ParticipantId,
+        sdp: &str,
+        sources: Vec<(String, TrackSource)>,
+        now: Instant,
+    ) -> Result<PublishAnswer, SfuError> {
+        let participant = self
+            .participants
+            .get(&id)
+            .ok_or(SfuError::UnknownParticipant)?;
+        if !participant.permissions.can_publish {
+            return Err(SfuError::PublishNotAllowed);
+        }
+        if sdp.len() > MAX_SDP_BYTES {
+            return Err(SfuError::BadSdp(format!(
+                "larger than {MAX_SDP_BYTES} bytes"
+            )));
+        }
+        let offer = SdpOffer::from_sdp_string(sdp).map_err(|e| SfuError::BadSdp(e.to_string()))?;
+        let lines = sdp
+            .lines()
+            .filter(|l| l.starts_with("m=audio") || l.starts_with("m=video"));
+        let max = self.config.max_tracks_per_participant;
+        if lines.count() > max {
+            return Err(SfuError::TooManyTracks(max));
+        }
+        let key = match participant.publish {
+            Some(key) => key,
+            None => {
+                let peer = Peer::new(id, PeerRole::Publish, self.config.candidate, now)?;
+                let key = self.insert_peer(peer);
+                self.participants
+                    .get_mut(&id)
+                    .expect("checked above")
+                    .publish = Some(key);
+                self.update_gauges();
+                key
+            }
+        };
+        if let Some(p) = self.participants.get_mut(&id) {
+            p.pending_sources = sources;
+        }
+        let answer = self.mutate_peer(key, |rtc| {
+            rtc.sdp_api()
+                .accept_offer(offer)
+                .map(|a| a.to_sdp_string())
+                .map_err(|e| format!("offer rejected: {e}"))
+        });
+        let Some(answer) = answer else {
+            // The offer broke the peer; report it as bad SDP, not as a failure
+            // of the participant, and start the next offer on a fresh peer.
+            let reason = self
+                .failed
+                .iter()
+                .rev()
+                .find(|(p, _)| *p == id)
+                .map(|(_, r)| r.clone());
+            self.failed.retain(|(p, _)| *p != id);
+            if let Some(p) = self.participants.get_mut(&id) {
+                p.publish = None;
+            }
+            self.drop_publish_peer_tracks(id, key, now);
+            return Err(SfuError::BadSdp(
+                reason.unwrap_or_else(|| "offer rejected".into()),
+            ));
+        };
+        // MediaAdded events for the new lines are queued; handle them now so
+        // the reply lists every track.
+        self.settle(now);
+        let p = self
+            .participants
+            .get(&id)
+            .ok_or(SfuError::UnknownParticipant)?;
+        let tracks = p
+            .published
+            .iter()
+            .filter_map(|(mid, t)| Some((mid.to_string(), self.tracks.get(t)?.info.clone())))
+            .collect();
+        Ok(PublishAnswer {
+            sdp: answer,
+            tracks,
+        })
+    }
+
+    fn drop_publish_peer_tracks(&mut self, id: ParticipantId, key: PeerKey, now: Instant) {
+        let own: Vec<TrackId> = self
+            .participants
+            .get(&id)
+            .map(|p| p.published.iter().map(|(_, t)| *t).collect())
+            .unwrap_or_default();
+        for t in own {
+            self.remove_track(t, now);
+        }
+        self.remove_peer(key);
+    }
+
+    /// A media line of a publishing connection: a new track.
+    pub(super) fn on_media_added(&mut self, key: PeerKey, added: MediaAdded, now: Instant) {
+        let Some(peer) = self.peer(key) else { return };
+        if peer.role != PeerRole::Publish {
+            return;
+        }
+        if !matches!(added.direction, Direction::RecvOnly | Direction::SendRecv) {
+            return;
+        }
+        let owner = peer.owner;
+        let Some(media) = peer.rtc.media(added.mid) else {
+            return;
+        };
+        let params = media
+            .remote_pts()
+            .iter()
+            .find_map(|pt| peer.rtc.codec_config().find(|p| p.pt() == *pt).cloned());
+        let Some(params) = params else { return };
+        let Some(codec) = Codec::from_str0m(params.spec().codec) else {
+            return;
+        };
+        let rids: Vec<_> = added
+            .simulcast
+            .as_ref()
+            .map(|s| if s.recv.is_empty() { &s.send } else { &s.recv })
+            .map(|layers| layers.iter().map(|l| l.rid).collect())
+            .unwrap_or_default();
+        let rids = order_rids(&rids);
+        let Some(participant) = self.participants.get_mut(&owner) else {
+            return;
+        };
+        let mid_text = added.mid.to_string();
+        let kind = if codec.is_audio() {
+            MediaKind::Audio
+        } else {
+            MediaKind::Video
+        };
+        let source = participant
+            .pending_sources
+            .iter()
+            .find(|(m, s)| *m == mid_text && s.kind() == kind)
+            .map(|(_, s)| *s)
+            .unwrap_or(match kind {
+                MediaKind::Audio => TrackSource::Microphone,
+                MediaKind::Video => TrackSource::Camera,
+            });
+        let id = TrackId {
+            owner,
+            index: participant.next_track_index,
+        };
+        participant.next_track_index += 1;
+        participant.published.push((added.mid, id));
+        let room = participant.room;
+        let track = Track {
+            info: TrackInfo {
+                id,
+                source,
+                kind,
+                codec: codec.name().to_string(),
+                layers: rids.len().max(1) as u8,
+                muted: false,
+            },
+            room,
+            mid: added.mid,
+            codec,
+            clock_rate: params.spec().clock_rate.get(),
+            rids,
+            layers: [LayerState::default(); 3],
+            subscribers: Vec::new(),
+            throttle: KeyframeThrottle::default(),
+        };
+        self.add_track(track, now);
+    }
+
+    /// A publishing line turned inactive in a renegotiation: its track ends.
+    pub(super) fn on_media_changed(&mut self, key: PeerKey, changed: MediaChanged, now: Instant) {
+        let Some(peer) = self.peer(key) else { return };
+        if peer.role != PeerRole::Publish
+            || matches!(changed.direction, Direction::RecvOnly | Direction::SendRecv)
+        {
+            return;
+        }
+        let track = self
+            .participants
+            .get(&peer.owner)
+            .and_then(|p| p.track_by_mid(changed.mid));
+        if let Some(track) = track {
+            self.remove_track(track, now);
+        }
+    }
+
+    /// Offer the pending changes of a participant's receiving connection, if
+    /// no offer is out.
+    pub(crate) fn negotiate(&mut self, id: ParticipantId, now: Instant) {
+        let Some(p) = self.participants.get(&id) else {
+            return;
+        };
+        if p.negotiation.pending.is_some() || !p.negotiation.has_changes() {
+            return;
+        }
+        let key = match p.subscribe {
+            Some(key) => key,
+            None => {
+                let Ok(peer) = Peer::new(id, PeerRole::Subscribe, self.config.candidate, now)
+                else {
+                    return;
+                };
+                let key = self.insert_peer(peer);
+                self.participants
+                    .get_mut(&id)
+                    .expect("checked above")
+                    .subscribe = Some(key);
+                key
+            }
+        };
+        let p = self.participants.get_mut(&id).expect("checked above");
+        let adds = std::mem::take(&mut p.negotiation.to_add);
+        let stops = std::mem::take(&mut p.negotiation.to_stop);
+        let kinds: Vec<(TrackId, MediaKind)> = adds
+            .iter()
+            .filter_map(|t| Some((*t, p.downtracks.get(t)?.kind)))
+            .collect();
+        let offered = self.mutate_peer(key, |rtc| {
+            let mut api = rtc.sdp_api();
+            let mut mids = Vec::with_capacity(kinds.len());
+            for (track, kind) in &kinds {
+                let kind = match kind {
+                    MediaKind::Audio => str0m::media::MediaKind::Audio,
+                    MediaKind::Video => str0m::media::MediaKind::Video,
+                };
+                let stream = track.owner.to_string();
+                let mid = api.add_media(
+                    kind,
+                    Direction::SendOnly,
+                    Some(stream),
+                    Some(track.to_string()),
+                    None,
+                );
+                mids.push(mid);
+            }
+            for mid in &stops {
+                api.stop_media(*mid);
+            }
+            Ok((mids, api.apply()))
+        });
+        let Some((mids, applied)) = offered else {
+            return;
+        };
+        let p = self.participants.get_mut(&id).expect("checked above");
+        for ((track, _), mid) in kinds.iter().zip(mids) {
+            if let Some(dt) = p.downtracks.get_mut(track) {
+                dt.mid = Some(mid);
+                p.negotiation.lines.push((mid, *track));
+            }
+        }
+        let Some((offer, pending)) = applied else {
+            return;
+        };
+        let added: Vec<TrackId> = kinds.iter().map(|(t, _)| *t).collect();
+        p.negotiation.pending = Some((pending, added));
+        let tracks = p
+            .negotiation
+            .lines
+            .iter()
+            .map(|(mid, track)| OfferedTrack {
+                mid: mid.to_string(),
+                track: *track,
+            })
+            .collect();
+        self.emit(CoreEvent::SubscriberOffer {
+            participant: id,
+            sdp: offer.to_sdp_string(),
+            tracks,
+        });
+    }
+
+    pub(crate) fn subscriber_answer(
+        &mut self,
+        id: ParticipantId,
+        sdp: &str,
+        now: Instant,
+    ) -> Result<(), SfuError> {
+        let p = self
+            .participants
+            .get_mut(&id)
+            .ok_or(SfuError::UnknownParticipant)?;
+        if p.negotiation.pending.is_none() {
+            return Err(SfuError::NoPendingOffer);
+        }
+        if sdp.len() > MAX_SDP_BYTES {
+            return Err(SfuError::BadSdp(format!(
+                "larger than {MAX_SDP_BYTES} bytes"
+            )));
+        }
+        let answer =
+            SdpAnswer::from_sdp_string(sdp).map_err(|e| SfuError::BadSdp(e.to_string()))?;
+        let key = p.subscribe.ok_or(SfuError::NoPendingOffer)?;
+        let (pending, added) = p.negotiation.pending.take().expect("checked above");
+        let accepted = self.mutate_peer(key, |rtc| {
+            rtc.sdp_api()
+                .accept_answer(pending, answer)
+                .map_err(|e| format!("answer rejected: {e}"))
+        });
+        if accepted.is_none() {
+            // str0m dropped the offer it could not match with this answer: the
+            // participant stays, and its new lines go into the next offer.
+            let reason = self
+                .failed
+                .iter()
+                .rev()
+                .find(|(p, _)| *p == id)
+                .map(|(_, r)| r.clone());
+            self.failed.retain(|(p, _)| *p != id);
+            if let Some(p) = self.participants.get_mut(&id) {
+                for track in &added {
+                    if let Some(dt) = p.downtracks.get_mut(track) {
+                        if let Some(mid) = dt.mid.take() {
+                            p.negotiation.lines.retain(|(m, _)| *m != mid);
+                        }
+                        p.negotiation.to_add.push(*track);
+                    }
+                }
+            }
+            return Err(SfuError::BadSdp(
+                reason.unwrap_or_else(|| "answer rejected".into()),
+            ));
+        }
+        self.settle(now);
+        self.mark_negotiated(id, key, &added);
+        self.request_awaited_keyframes(id, now);
+        self.negotiate(id, now);
+        Ok(())
+    }
+
+    /// After an answer: the offered downtracks may flow, with the payload
+    /// type the subscriber accepted for the publisher's codec.
+    fn mark_negotiated(&mut self, id: ParticipantId, key: PeerKey, added: &[TrackId]) {
+        let Some(peer) = self.peers.get(key).and_then(Option::as_ref) else {
+            return;
+        };
+        let Some(p) = self.participants.get_mut(&id) else {
+            return;
+        };
+        for track in added {
+            let Some(dt) = p.downtracks.get_mut(track) else {
+                continue;
+            };
+            let Some(mid) = dt.mid else { continue };
+            let Some(codec) = self.tracks.get(track).map(|t| t.codec) else {
+                continue;
+            };
+            let Some(media) = peer.rtc.media(mid) else {
+                continue;
+            };
+            let pt = media.remote_pts().iter().copied().find(|pt| {
+                peer.rtc
+                    .codec_config()
+                    .find(|p| p.pt() == *pt)
+                    .and_then(|p| Codec::from_str0m(p.spec().codec))
+                    == Some(codec)
+            });
+            dt.pt = pt;
+            dt.negotiated = pt.is_some();
+            if pt.is_none() {
+                tracing::warn!(%id, %track, ?codec, "subscriber accepted no payload type for the codec");
+            }
+        }
+    }
+}

@@ -71,10 +71,12 @@ impl Worker {
             tl0_pic_idx: vp8.and_then(|d| d.tl0_pic_idx()),
         };
         let nackable = track.info.kind == MediaKind::Video;
-        let mut ext = ExtensionValues::default();
-        ext.audio_level = packet.header.ext_vals.audio_level;
-        ext.voice_activity = packet.header.ext_vals.voice_activity;
-        ext.video_orientation = packet.header.ext_vals.video_orientation;
+        let ext = ExtensionValues {
+            audio_level: packet.header.ext_vals.audio_level,
+            voice_activity: packet.header.ext_vals.voice_activity,
+            video_orientation: packet.header.ext_vals.video_orientation,
+            ..Default::default()
+        };
 
         let mut forwarded = 0u64;
         let mut wanted_keyframes = 0u8;

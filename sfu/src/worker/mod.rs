@@ -285,7 +285,7 @@ impl Worker {
                 self.failed
                     .push((owner, format!("{role:?} connection closed by the peer")));
             }
-            Event::MediaAdded(added) => self.on_media_added(key, added, now),
+            Event::MediaAdded(added) => self.publish_line(key, added.mid, now),
             Event::MediaChanged(changed) => self.on_media_changed(key, changed, now),
             Event::RtpPacket(packet) => self.on_rtp(key, packet, now),
             Event::KeyframeRequest(request) => self.on_keyframe_request(key, request, now),

@@ -8,7 +8,7 @@
 use std::time::Instant;
 
 use str0m::change::{SdpAnswer, SdpOffer};
-use str0m::media::{Direction, MediaAdded, MediaChanged};
+use str0m::media::{Direction, MediaChanged, Mid, Rids};
 
 use crate::api::{
     CoreEvent, MediaKind, OfferedTrack, PeerRole, PublishAnswer, SfuError, TrackInfo, TrackSource,
@@ -92,8 +92,11 @@ impl Worker {
                 reason.unwrap_or_else(|| "offer rejected".into()),
             ));
         };
-        // MediaAdded events for the new lines are queued; handle them now so
-        // the reply lists every track.
+        // str0m raises MediaAdded only once DTLS is up; make the tracks now
+        // from the lines of the offer, so that the reply lists every one.
+        for mid in offered_mids(sdp) {
+            self.publish_line(key, mid, now);
+        }
         self.settle(now);
         let p = self
             .participants
@@ -122,19 +125,20 @@ impl Worker {
         self.remove_peer(key);
     }
 
-    /// A media line of a publishing connection: a new track.
-    pub(super) fn on_media_added(&mut self, key: PeerKey, added: MediaAdded, now: Instant) {
+    /// A media line of a publishing connection on which the client sends:
+    /// a new track, unless it is one already.
+    pub(super) fn publish_line(&mut self, key: PeerKey, mid: Mid, now: Instant) {
         let Some(peer) = self.peer(key) else { return };
         if peer.role != PeerRole::Publish {
             return;
         }
-        if !matches!(added.direction, Direction::RecvOnly | Direction::SendRecv) {
-            return;
-        }
         let owner = peer.owner;
-        let Some(media) = peer.rtc.media(added.mid) else {
+        let Some(media) = peer.rtc.media(mid) else {
             return;
         };
+        if !matches!(media.direction(), Direction::RecvOnly | Direction::SendRecv) {
+            return;
+        }
         let params = media
             .remote_pts()
             .iter()
@@ -143,17 +147,17 @@ impl Worker {
         let Some(codec) = Codec::from_str0m(params.spec().codec) else {
             return;
         };
-        let rids: Vec<_> = added
-            .simulcast
-            .as_ref()
-            .map(|s| if s.recv.is_empty() { &s.send } else { &s.recv })
-            .map(|layers| layers.iter().map(|l| l.rid).collect())
-            .unwrap_or_default();
-        let rids = order_rids(&rids);
+        let rids = match media.rids_rx() {
+            Rids::Specific(rids) => order_rids(rids),
+            _ => Vec::new(),
+        };
         let Some(participant) = self.participants.get_mut(&owner) else {
             return;
         };
-        let mid_text = added.mid.to_string();
+        if participant.track_by_mid(mid).is_some() {
+            return;
+        }
+        let mid_text = mid.to_string();
         let kind = if codec.is_audio() {
             MediaKind::Audio
         } else {
@@ -173,7 +177,7 @@ impl Worker {
             index: participant.next_track_index,
         };
         participant.next_track_index += 1;
-        participant.published.push((added.mid, id));
+        participant.published.push((mid, id));
         let room = participant.room;
         let track = Track {
             info: TrackInfo {
@@ -185,7 +189,7 @@ impl Worker {
                 muted: false,
             },
             room,
-            mid: added.mid,
+            mid,
             codec,
             clock_rate: params.spec().clock_rate.get(),
             rids,
@@ -390,4 +394,20 @@ impl Worker {
             }
         }
     }
+}
+
+/// The mid of every audio and video line of an SDP, in order.
+fn offered_mids(sdp: &str) -> Vec<Mid> {
+    let mut mids = Vec::new();
+    let mut in_media = false;
+    for line in sdp.lines() {
+        if let Some(m) = line.strip_prefix("m=") {
+            in_media = m.starts_with("audio") || m.starts_with("video");
+        } else if let Some(mid) = line.strip_prefix("a=mid:") {
+            if in_media {
+                mids.push(Mid::from(mid.trim()));
+            }
+        }
+    }
+    mids
 }

@@ -1,0 +1,459 @@
+//! A virtual network and str0m client peers around one sans-IO worker, on a
+//! virtual clock: whole calls run in milliseconds, deterministically.
+
+#![allow(dead_code, clippy::needless_range_loop)]
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use relais_sfu::api::*;
+use relais_sfu::ids::{ParticipantId, RoomId, TrackId};
+use relais_sfu::metrics::WorkerMetrics;
+use relais_sfu::worker::{Worker, WorkerConfig};
+use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
+use str0m::format::Codec as Str0mCodec;
+use str0m::media::{Direction, MediaKind as Str0mKind, Mid, Rid, Simulcast, SimulcastLayer};
+use str0m::net::{Protocol, Receive};
+use str0m::rtp::{RtpWrite, SeqNo};
+use str0m::{Candidate, Event, Input, Output, Rtc};
+use tokio::sync::{mpsc, oneshot};
+
+pub const SERVER: &str = "10.0.0.1:5000";
+pub const RIDS: [&str; 3] = ["q", "h", "f"];
+pub const SIZES: [(u16, u16); 3] = [(320, 180), (640, 360), (1280, 720)];
+
+/// One received RTP packet, as a test inspects it.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub at: Instant,
+    pub mid: Mid,
+    pub ssrc: u32,
+    pub seq: u64,
+    pub timestamp: u32,
+    pub layer: u8,
+    pub keyframe: bool,
+    pub picture_id: Option<u16>,
+}
+
+pub struct Client {
+    pub id: ParticipantId,
+    pub addr: SocketAddr,
+    pub publish: Option<Rtc>,
+    pub subscribe: Option<Rtc>,
+    pub sub_addr: SocketAddr,
+    /// Keyframe requests the publisher received, by rid.
+    pub keyframe_requests: Vec<(Instant, Option<Rid>)>,
+    pub received: Vec<Received>,
+    /// mid of the subscribe connection → track.
+    pub lines: HashMap<Mid, TrackId>,
+    pub video_mid: Option<Mid>,
+    pub audio_mid: Option<Mid>,
+    pending: Option<SdpPendingOffer>,
+    force_key: [bool; 3],
+    step: u64,
+    seq: [u64; 4],
+}
+
+pub struct World {
+    pub now: Instant,
+    pub worker: Worker,
+    pub events: mpsc::UnboundedReceiver<CoreEvent>,
+    pub seen: Vec<CoreEvent>,
+    pub clients: Vec<Client>,
+    to_worker: VecDeque<(SocketAddr, Vec<u8>)>,
+    pub metrics: Arc<WorkerMetrics>,
+}
+
+impl World {
+    pub fn new() -> World {
+        let now = Instant::now();
+        let (tx, rx) = mpsc::unbounded_channel();
+        let metrics = Arc::new(WorkerMetrics::default());
+        let config = WorkerConfig {
+            index: 0,
+            candidate: SERVER.parse().unwrap(),
+            max_tracks_per_participant: 8,
+        };
+        World {
+            now,
+            worker: Worker::new(config, tx, metrics.clone(), now),
+            events: rx,
+            seen: Vec::new(),
+            clients: Vec::new(),
+            to_worker: VecDeque::new(),
+            metrics,
+        }
+    }
+
+    pub fn call<T>(&mut self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> T {
+        let (tx, mut rx) = oneshot::channel();
+        self.worker.handle_command(self.now, make(tx));
+        let v = rx.try_recv().expect("worker replies at once");
+        self.pump();
+        v
+    }
+
+    /// Join a client to room 1; returns its index.
+    pub fn join(&mut self, can_publish: bool) -> usize {
+        let n = self.clients.len() as u64 + 1;
+        let id = ParticipantId(n);
+        let permissions = Permissions {
+            can_publish,
+            can_subscribe: true,
+        };
+        self.call(|reply| Command::AddParticipant {
+            room: RoomId(1),
+            participant: id,
+            permissions,
+            reply,
+        })
+        .unwrap();
+        self.clients.push(Client {
+            id,
+            addr: format!("10.0.1.{n}:6000").parse().unwrap(),
+            sub_addr: format!("10.0.2.{n}:6000").parse().unwrap(),
+            publish: None,
+            subscribe: None,
+            keyframe_requests: Vec::new(),
+            received: Vec::new(),
+            lines: HashMap::new(),
+            video_mid: None,
+            audio_mid: None,
+            pending: None,
+            force_key: [true; 3],
+            step: 0,
+            seq: [1, 1, 1, 1],
+        });
+        self.pump();
+        self.clients.len() - 1
+    }
+
+    /// Offer simulcast VP8 (3 layers) and audio from client `c`.
+    pub fn publish(&mut self, c: usize) -> Result<PublishAnswer, SfuError> {
+        let mut rtc = Rtc::builder().set_rtp_mode(true).build(self.now);
+        rtc.add_local_candidate(Candidate::host(self.clients[c].addr, "udp").unwrap());
+        let mut api = rtc.sdp_api();
+        let simulcast = Simulcast {
+            send: RIDS.iter().map(|r| SimulcastLayer::new(r)).collect(),
+            recv: vec![],
+        };
+        let video = api.add_media(
+            Str0mKind::Video,
+            Direction::SendOnly,
+            None,
+            None,
+            Some(simulcast),
+        );
+        let audio = api.add_media(Str0mKind::Audio, Direction::SendOnly, None, None, None);
+        let (offer, pending) = api.apply().unwrap();
+        let id = self.clients[c].id;
+        let sdp = offer.to_sdp_string();
+        let answer = self.call(|reply| Command::PublishOffer {
+            participant: id,
+            sdp,
+            sources: vec![],
+            reply,
+        })?;
+        rtc.sdp_api()
+            .accept_answer(pending, SdpAnswer::from_sdp_string(&answer.sdp).unwrap())
+            .unwrap();
+        let client = &mut self.clients[c];
+        client.publish = Some(rtc);
+        client.video_mid = Some(video);
+        client.audio_mid = Some(audio);
+        self.pump();
+        Ok(answer)
+    }
+
+    /// Deliver datagrams and events until the network is quiet.
+    pub fn pump(&mut self) {
+        for _ in 0..1000 {
+            let mut busy = false;
+            while let Ok(e) = self.events.try_recv() {
+                busy = true;
+                self.on_event(e);
+            }
+            let out: Vec<_> = self.worker.outbox().drain(..).collect();
+            for t in out {
+                busy = true;
+                self.deliver_to_client(t.destination, t.source, &t.contents);
+            }
+            for c in 0..self.clients.len() {
+                busy |= self.drain_client(c);
+            }
+            while let Some((from, data)) = self.to_worker.pop_front() {
+                busy = true;
+                self.worker.handle_datagram(self.now, from, &data);
+            }
+            if !busy {
+                return;
+            }
+        }
+        panic!("network never went quiet");
+    }
+
+    fn on_event(&mut self, e: CoreEvent) {
+        if let CoreEvent::SubscriberOffer {
+            participant,
+            sdp,
+            tracks,
+        } = &e
+        {
+            let c = self
+                .clients
+                .iter()
+                .position(|c| c.id == *participant)
+                .unwrap();
+            let now = self.now;
+            let client = &mut self.clients[c];
+            let rtc = client.subscribe.get_or_insert_with(|| {
+                let mut rtc = Rtc::builder().set_rtp_mode(true).build(now);
+                rtc.add_local_candidate(Candidate::host(client.sub_addr, "udp").unwrap());
+                rtc
+            });
+            let answer = rtc
+                .sdp_api()
+                .accept_offer(SdpOffer::from_sdp_string(sdp).unwrap())
+                .unwrap();
+            client.drain(Side::Subscribe, now, &mut self.to_worker);
+            for t in tracks {
+                client.lines.insert(Mid::from(t.mid.as_str()), t.track);
+            }
+            let id = *participant;
+            let sdp = answer.to_sdp_string();
+            self.seen.push(e);
+            let (tx, mut rx) = oneshot::channel();
+            self.worker.handle_command(
+                self.now,
+                Command::SubscriberAnswer {
+                    participant: id,
+                    sdp,
+                    reply: tx,
+                },
+            );
+            rx.try_recv().unwrap().expect("answer accepted");
+            return;
+        }
+        self.seen.push(e);
+    }
+
+    fn deliver_to_client(&mut self, to: SocketAddr, from: SocketAddr, data: &[u8]) {
+        let now = self.now;
+        for client in &mut self.clients {
+            let (rtc, side) = if client.addr == to {
+                (client.publish.as_mut(), Side::Publish)
+            } else if client.sub_addr == to {
+                (client.subscribe.as_mut(), Side::Subscribe)
+            } else {
+                continue;
+            };
+            if let Some(rtc) = rtc {
+                let r = Receive::new(Protocol::Udp, from, to, data).unwrap();
+                rtc.handle_input(Input::Receive(now, r)).unwrap();
+                client.drain(side, now, &mut self.to_worker);
+            }
+            return;
+        }
+    }
+
+    fn drain_client(&mut self, c: usize) -> bool {
+        let now = self.now;
+        let client = &mut self.clients[c];
+        let before = self.to_worker.len();
+        client.drain(Side::Publish, now, &mut self.to_worker);
+        client.drain(Side::Subscribe, now, &mut self.to_worker);
+        self.to_worker.len() > before
+    }
+
+    /// Advance the clock by `d` in steps of 5 ms; publishers send a frame per
+    /// layer every 33 ms and audio every 20 ms.
+    pub fn run(&mut self, d: Duration) {
+        let end = self.now + d;
+        while self.now < end {
+            self.now += Duration::from_millis(5);
+            let now = self.now;
+            for c in 0..self.clients.len() {
+                let client = &mut self.clients[c];
+                for side in [Side::Publish, Side::Subscribe] {
+                    let rtc = match side {
+                        Side::Publish => client.publish.as_mut(),
+                        Side::Subscribe => client.subscribe.as_mut(),
+                    };
+                    if let Some(rtc) = rtc {
+                        rtc.handle_input(Input::Timeout(now)).unwrap();
+                        client.drain(side, now, &mut self.to_worker);
+                    }
+                }
+                self.send_media(c);
+            }
+            self.worker.handle_timeout(now);
+            self.pump();
+        }
+    }
+
+    fn send_media(&mut self, c: usize) {
+        let now = self.now;
+        let client = &mut self.clients[c];
+        let (Some(rtc), Some(video), Some(audio)) =
+            (client.publish.as_mut(), client.video_mid, client.audio_mid)
+        else {
+            return;
+        };
+        if !rtc.is_connected() {
+            return;
+        }
+        client.step += 1;
+        let step = client.step; // counts 5 ms steps
+        let vp8 = rtc
+            .codec_config()
+            .find(|p| p.spec().codec == Str0mCodec::Vp8)
+            .unwrap()
+            .pt();
+        let opus = rtc
+            .codec_config()
+            .find(|p| p.spec().codec == Str0mCodec::Opus)
+            .unwrap()
+            .pt();
+        let mut writes: Vec<(Mid, Option<Rid>, RtpWrite)> = Vec::new();
+        if step.is_multiple_of(4) {
+            let seq = client.seq[3];
+            client.seq[3] += 1;
+            let payload = vec![0xf8, 0xff, 0xfe, 255, 0, 0, 0, 0];
+            writes.push((
+                audio,
+                None,
+                RtpWrite::new(opus, SeqNo::from(seq), (step * 240) as u32, now, payload),
+            ));
+        }
+        if step.is_multiple_of(7) {
+            let frame = step / 7;
+            for layer in 0..3 {
+                let key = std::mem::take(&mut client.force_key[layer]) || frame % 90 == 1;
+                let packets = vp8_frame(layer as u8, frame as u16, key, 2 + layer);
+                let n = packets.len();
+                for (i, payload) in packets.into_iter().enumerate() {
+                    let seq = client.seq[layer];
+                    client.seq[layer] += 1;
+                    let ts = 5000 * (layer as u32 + 1) + (frame as u32) * 3000;
+                    let write = RtpWrite::new(vp8, SeqNo::from(seq), ts, now, payload)
+                        .marker(i + 1 == n)
+                        .nackable(true);
+                    writes.push((video, Some(Rid::from(RIDS[layer])), write));
+                }
+            }
+        }
+        for (mid, rid, write) in writes {
+            let rtc = client.publish.as_mut().unwrap();
+            rtc.direct_api()
+                .stream_tx_by_mid(mid, rid)
+                .unwrap()
+                .write_rtp(write);
+            client.drain(Side::Publish, now, &mut self.to_worker);
+        }
+    }
+
+    pub fn client(&self, c: usize) -> &Client {
+        &self.clients[c]
+    }
+
+    /// Packets `c` received on the m-line of `track`.
+    pub fn received_on(&self, c: usize, track: TrackId) -> Vec<Received> {
+        let client = &self.clients[c];
+        let mid = client
+            .lines
+            .iter()
+            .find(|(_, t)| **t == track)
+            .map(|(m, _)| *m);
+        client
+            .received
+            .iter()
+            .filter(|r| Some(r.mid) == mid)
+            .cloned()
+            .collect()
+    }
+}
+
+#[derive(Clone, Copy)]
+pub enum Side {
+    Publish,
+    Subscribe,
+}
+
+impl Client {
+    /// Drain one connection: transmits toward the worker, events recorded.
+    fn drain(&mut self, side: Side, now: Instant, to_worker: &mut VecDeque<(SocketAddr, Vec<u8>)>) {
+        let (rtc, addr) = match side {
+            Side::Publish => (self.publish.as_mut(), self.addr),
+            Side::Subscribe => (self.subscribe.as_mut(), self.sub_addr),
+        };
+        let Some(rtc) = rtc else { return };
+        loop {
+            match rtc.poll_output().unwrap() {
+                Output::Timeout(_) => break,
+                Output::Transmit(t) => to_worker.push_back((addr, t.contents.to_vec())),
+                Output::Event(Event::RtpPacket(p)) => {
+                    let mid = rtc.direct_api().stream_rx(&p.header.ssrc).map(|s| s.mid());
+                    let tag = read_tag(&p.payload);
+                    self.received.push(Received {
+                        at: now,
+                        mid: mid.unwrap_or(Mid::from("?")),
+                        ssrc: *p.header.ssrc,
+                        seq: *p.seq_no,
+                        timestamp: p.header.timestamp,
+                        layer: tag.map(|t| t.0).unwrap_or(254),
+                        keyframe: tag.map(|t| t.1).unwrap_or(false),
+                        picture_id: str0m::rtp::Vp8Descriptor::parse(&p.payload)
+                            .ok()
+                            .and_then(|d| d.picture_id()),
+                    });
+                }
+                Output::Event(Event::KeyframeRequest(k)) => {
+                    self.keyframe_requests.push((now, k.rid));
+                    if let Some(l) = k.rid.and_then(|r| RIDS.iter().position(|x| **x == *r)) {
+                        self.force_key[l] = true;
+                    }
+                }
+                Output::Event(_) => {}
+            }
+        }
+    }
+}
+
+/// A VP8 frame as `packets` RTP payloads: descriptor with a 15-bit picture id,
+/// a keyframe header with the layer's size, and a tag naming the layer.
+pub fn vp8_frame(layer: u8, picture_id: u16, key: bool, packets: usize) -> Vec<Vec<u8>> {
+    (0..packets)
+        .map(|i| {
+            let start = i == 0;
+            let pid = picture_id & 0x7fff;
+            let mut p = vec![
+                0x80 | if start { 0x10 } else { 0 },
+                0x80,
+                0x80 | (pid >> 8) as u8,
+                pid as u8,
+            ];
+            if start {
+                let (w, h) = SIZES[usize::from(layer)];
+                p.extend_from_slice(&[if key { 0x00 } else { 0x01 }, 0, 0, 0x9d, 0x01, 0x2a]);
+                p.extend_from_slice(&w.to_le_bytes());
+                p.extend_from_slice(&h.to_le_bytes());
+            }
+            p.extend_from_slice(b"RLAY");
+            p.push(layer);
+            p.push(key as u8);
+            p.resize(p.len() + 200, 0);
+            p
+        })
+        .collect()
+}
+
+/// The (layer, keyframe) tag in a payload made by [`vp8_frame`]; audio gives layer 255.
+pub fn read_tag(payload: &[u8]) -> Option<(u8, bool)> {
+    if payload.first() == Some(&0xf8) {
+        return Some((255, false));
+    }
+    let at = payload.windows(4).position(|w| w == b"RLAY")?;
+    Some((*payload.get(at + 4)?, *payload.get(at + 5)? == 1))
+}

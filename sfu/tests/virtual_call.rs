@@ -1,0 +1,366 @@
+//! Whole calls through one sans-IO worker on a virtual clock: real str0m
+//! peers on both sides, a simulated network, no sockets and no sleeping.
+
+mod support;
+
+use std::time::Duration;
+
+use relais_sfu::api::*;
+use support::*;
+
+fn secs(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
+#[test]
+fn simulcast_publisher_reaches_two_subscribers_at_the_layers_they_asked_for() {
+    let mut w = World::new();
+    let publisher = w.join(true);
+    let low = w.join(true);
+    let high = w.join(true);
+    let answer = w.publish(publisher).unwrap();
+    assert_eq!(
+        answer.tracks.len(),
+        2,
+        "a video and an audio track: {:?}",
+        answer.tracks
+    );
+    let video = answer
+        .tracks
+        .iter()
+        .find(|(_, t)| t.kind == MediaKind::Video)
+        .unwrap()
+        .1
+        .clone();
+    let audio = answer
+        .tracks
+        .iter()
+        .find(|(_, t)| t.kind == MediaKind::Audio)
+        .unwrap()
+        .1
+        .clone();
+    assert_eq!(video.layers, 3);
+    assert_eq!(video.codec, "VP8");
+    let low_id = w.client(low).id;
+    w.call(|reply| Command::Subscribe {
+        participant: low_id,
+        track: video.id,
+        request: LayerRequest::Quality(Quality::Low),
+        reply,
+    })
+    .unwrap();
+    w.run(secs(3));
+
+    let got_low = w.received_on(low, video.id);
+    let got_high = w.received_on(high, video.id);
+    assert!(
+        got_low.len() > 100,
+        "low subscriber got {} video packets",
+        got_low.len()
+    );
+    assert!(
+        got_high.len() > 100,
+        "high subscriber got {} video packets",
+        got_high.len()
+    );
+    assert!(
+        got_low.iter().all(|r| r.layer == 0),
+        "only layer 0 reaches the low subscriber"
+    );
+    assert!(
+        got_high.iter().all(|r| r.layer == 2),
+        "only layer 2 reaches the high subscriber"
+    );
+    assert!(
+        got_low[0].keyframe && got_high[0].keyframe,
+        "each stream starts at a keyframe"
+    );
+    for c in [low, high] {
+        let audio_rx = w.received_on(c, audio.id);
+        assert!(audio_rx.len() > 100, "audio packets: {}", audio_rx.len());
+        assert!(audio_rx.iter().all(|r| r.layer == 255));
+    }
+    assert!(w.metrics.snapshot().rtp_packets_forwarded > 400);
+}
+
+#[test]
+fn switching_layers_lands_on_a_keyframe_after_a_pli_and_keeps_the_stream_continuous() {
+    let mut w = World::new();
+    let publisher = w.join(true);
+    let sub = w.join(true);
+    let video = w
+        .publish(publisher)
+        .unwrap()
+        .tracks
+        .into_iter()
+        .find(|(_, t)| t.kind == MediaKind::Video)
+        .unwrap()
+        .1;
+    let sub_id = w.client(sub).id;
+    let ask = |w: &mut World, q: Quality| {
+        w.call(|reply| Command::Subscribe {
+            participant: sub_id,
+            track: video.id,
+            request: LayerRequest::Quality(q),
+            reply,
+        })
+        .unwrap()
+    };
+    w.run(secs(2));
+    let plis_before = w.client(publisher).keyframe_requests.len();
+    ask(&mut w, Quality::Low);
+    w.run(secs(2));
+    ask(&mut w, Quality::Medium);
+    w.run(secs(2));
+    ask(&mut w, Quality::High);
+    w.run(secs(2));
+
+    let rx = w.received_on(sub, video.id);
+    // Layers seen, in order, with the first packet of each run.
+    let mut runs: Vec<(u8, bool)> = Vec::new();
+    for r in &rx {
+        if runs.last().map(|l| l.0) != Some(r.layer) {
+            runs.push((r.layer, r.keyframe));
+        }
+    }
+    let layers: Vec<u8> = runs.iter().map(|r| r.0).collect();
+    assert_eq!(
+        layers,
+        [2, 0, 1, 2],
+        "high, then down to low, up to medium and high"
+    );
+    assert!(
+        runs.iter().all(|r| r.1),
+        "every switch lands on a keyframe: {runs:?}"
+    );
+    let plis: Vec<_> = w.client(publisher).keyframe_requests[plis_before..]
+        .iter()
+        .map(|k| k.1.map(|r| r.to_string()))
+        .collect();
+    for rid in ["q", "h", "f"] {
+        assert!(
+            plis.contains(&Some(rid.to_string())),
+            "the publisher saw a PLI for {rid}: {plis:?}"
+        );
+    }
+    // One SSRC, sequence numbers without gaps or repeats, timestamps that never go back.
+    assert!(rx.iter().all(|r| r.ssrc == rx[0].ssrc), "stable SSRC");
+    for pair in rx.windows(2) {
+        assert_eq!(
+            pair[1].seq,
+            pair[0].seq + 1,
+            "continuous sequence at {pair:?}"
+        );
+        let step = pair[1].timestamp.wrapping_sub(pair[0].timestamp);
+        assert!(step < 1 << 31, "timestamp went back at {pair:?}");
+        let (a, b) = (pair[0].picture_id.unwrap(), pair[1].picture_id.unwrap());
+        assert!(
+            b == a || b == (a + 1) & 0x7fff,
+            "picture id continues at {pair:?}"
+        );
+    }
+}
+
+#[test]
+fn a_paused_subscription_stops_and_resumes_on_a_keyframe() {
+    let mut w = World::new();
+    let publisher = w.join(true);
+    let sub = w.join(true);
+    let video = w
+        .publish(publisher)
+        .unwrap()
+        .tracks
+        .into_iter()
+        .find(|(_, t)| t.kind == MediaKind::Video)
+        .unwrap()
+        .1;
+    let sub_id = w.client(sub).id;
+    w.run(secs(1));
+    w.call(|reply| Command::Subscribe {
+        participant: sub_id,
+        track: video.id,
+        request: LayerRequest::Off,
+        reply,
+    })
+    .unwrap();
+    w.run(Duration::from_millis(100));
+    let paused_at = w.received_on(sub, video.id).len();
+    w.run(secs(1));
+    assert_eq!(
+        w.received_on(sub, video.id).len(),
+        paused_at,
+        "nothing flows while off"
+    );
+    w.call(|reply| Command::Subscribe {
+        participant: sub_id,
+        track: video.id,
+        request: LayerRequest::MaxSize {
+            width: 640,
+            height: 360,
+        },
+        reply,
+    })
+    .unwrap();
+    w.run(secs(1));
+    let rx = w.received_on(sub, video.id);
+    assert!(rx.len() > paused_at + 50);
+    let resumed = &rx[paused_at..];
+    assert!(
+        resumed[0].keyframe && resumed.iter().all(|r| r.layer == 1),
+        "640x360 is layer 1"
+    );
+    assert_eq!(
+        resumed[0].seq,
+        rx[paused_at - 1].seq + 1,
+        "no gap across the pause"
+    );
+}
+
+#[test]
+fn a_leaving_publisher_leaves_nothing_behind() {
+    let mut w = World::new();
+    let publisher = w.join(true);
+    let sub = w.join(true);
+    let answer = w.publish(publisher).unwrap();
+    w.run(secs(1));
+    assert_eq!(w.worker.snapshot().tracks.len(), 2);
+    let id = w.client(publisher).id;
+    w.call(|reply| Command::RemoveParticipant {
+        participant: id,
+        reply,
+    });
+    w.run(Duration::from_millis(200));
+    let gone: Vec<_> = w
+        .seen
+        .iter()
+        .filter_map(|e| match e {
+            CoreEvent::TrackUnpublished { track, .. } => Some(*track),
+            _ => None,
+        })
+        .collect();
+    for (_, t) in &answer.tracks {
+        assert!(gone.contains(&t.id), "{} unpublished", t.id);
+    }
+    let snap = w.worker.snapshot();
+    assert_eq!(snap.participants, vec![w.client(sub).id]);
+    assert!(snap.tracks.is_empty() && snap.subscriptions.is_empty());
+    assert_eq!(
+        snap.peers, 1,
+        "only the subscriber's receiving connection remains"
+    );
+    // The subscriber was offered the stopped lines.
+    let offers = w
+        .seen
+        .iter()
+        .filter(|e| matches!(e, CoreEvent::SubscriberOffer { .. }))
+        .count();
+    assert!(offers >= 2, "a new offer removed the lines");
+}
+
+#[test]
+fn garbage_offers_and_answers_get_errors_and_the_stream_keeps_flowing() {
+    let mut w = World::new();
+    let publisher = w.join(true);
+    let sub = w.join(true);
+    let video = w
+        .publish(publisher)
+        .unwrap()
+        .tracks
+        .into_iter()
+        .find(|(_, t)| t.kind == MediaKind::Video)
+        .unwrap()
+        .1;
+    w.run(secs(1));
+    let before = w.received_on(sub, video.id).len();
+    let sub_id = w.client(sub).id;
+    for sdp in ["", "v=0\r\nthis is not sdp", &"a".repeat(100_000)] {
+        let sdp = sdp.to_string();
+        let r = w.call(|reply| Command::PublishOffer {
+            participant: sub_id,
+            sdp,
+            sources: vec![],
+            reply,
+        });
+        assert!(matches!(r, Err(SfuError::BadSdp(_))), "{r:?}");
+    }
+    let r = w.call(|reply| Command::SubscriberAnswer {
+        participant: sub_id,
+        sdp: "nonsense".into(),
+        reply,
+    });
+    assert_eq!(r, Err(SfuError::NoPendingOffer));
+    let bogus = relais_sfu::TrackId {
+        owner: relais_sfu::ParticipantId(99),
+        index: 1,
+    };
+    let r = w.call(|reply| Command::Subscribe {
+        participant: sub_id,
+        track: bogus,
+        request: LayerRequest::Off,
+        reply,
+    });
+    assert_eq!(r, Err(SfuError::UnknownTrack(bogus)));
+    // Garbage datagrams from anywhere are dropped.
+    for junk in [
+        &b""[..],
+        &[0u8; 3][..],
+        &[0x80; 400][..],
+        &[0x16, 0xfe, 0xfd, 0, 0][..],
+    ] {
+        w.worker
+            .handle_datagram(w.now, "10.9.9.9:1".parse().unwrap(), junk);
+    }
+    w.run(secs(1));
+    assert!(
+        w.received_on(sub, video.id).len() > before + 50,
+        "the stream kept flowing"
+    );
+    assert_eq!(w.worker.snapshot().participants.len(), 2);
+}
+
+#[test]
+fn a_participant_that_may_not_publish_is_refused_then_promoted() {
+    let mut w = World::new();
+    let _host = w.join(true);
+    let attendee = w.join(false);
+    assert_eq!(
+        w.publish(attendee).unwrap_err(),
+        SfuError::PublishNotAllowed
+    );
+    let id = w.client(attendee).id;
+    let permissions = Permissions {
+        can_publish: true,
+        can_subscribe: true,
+    };
+    w.call(|reply| Command::SetPermissions {
+        participant: id,
+        permissions,
+        reply,
+    })
+    .unwrap();
+    let answer = w.publish(attendee).unwrap();
+    w.run(secs(1));
+    let video = answer
+        .tracks
+        .iter()
+        .find(|(_, t)| t.kind == MediaKind::Video)
+        .unwrap()
+        .1
+        .id;
+    assert!(
+        w.received_on(0, video).len() > 50,
+        "the host receives the promoted attendee"
+    );
+    // Demotion ends its tracks and its publishing connection.
+    let permissions = Permissions {
+        can_publish: false,
+        can_subscribe: true,
+    };
+    w.call(|reply| Command::SetPermissions {
+        participant: id,
+        permissions,
+        reply,
+    })
+    .unwrap();
+    assert!(w.worker.snapshot().tracks.is_empty());
+}

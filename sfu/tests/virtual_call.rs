@@ -364,3 +364,71 @@ fn a_participant_that_may_not_publish_is_refused_then_promoted() {
     .unwrap();
     assert!(w.worker.snapshot().tracks.is_empty());
 }
+
+#[test]
+fn loss_on_both_legs_is_repaired_by_nack_and_rtx() {
+    let mut w = World::new();
+    let publisher = w.join(true);
+    let sub = w.join(true);
+    let video = w
+        .publish(publisher)
+        .unwrap()
+        .tracks
+        .into_iter()
+        .find(|(_, t)| t.kind == MediaKind::Video)
+        .unwrap()
+        .1;
+    w.run(secs(1));
+    // Every 10th media datagram is lost from the publisher to the SFU, and
+    // every 10th from the SFU to the subscriber.
+    let (pub_addr, sub_addr) = (w.client(publisher).addr, w.client(sub).sub_addr);
+    w.loss = vec![(pub_addr, 10), (sub_addr, 10)];
+    let start = w.received_on(sub, video.id).last().unwrap().seq;
+    w.run(secs(4));
+    w.loss.clear();
+    w.run(secs(1));
+    let mut seqs: Vec<u64> = w
+        .received_on(sub, video.id)
+        .iter()
+        .map(|r| r.seq)
+        .filter(|s| *s > start)
+        .collect();
+    seqs.sort_unstable();
+    seqs.dedup();
+    let (first, last) = (seqs[0], *seqs.last().unwrap());
+    let expected = (last - first + 1) as usize;
+    let missing = expected - seqs.len();
+    assert!(expected > 500, "enough packets to measure: {expected}");
+    assert!(w.lost > 100, "the network lost {} datagrams", w.lost);
+    eprintln!(
+        "loss test: lost {} datagrams; {missing} of {expected} missing after repair",
+        w.lost
+    );
+    assert!(
+        missing * 100 < expected,
+        "after NACK/RTX at most 1% missing; missing {missing} of {expected}"
+    );
+}
+
+#[test]
+fn a_peer_that_vanishes_is_dropped_and_the_others_are_told() {
+    let mut w = World::new();
+    let publisher = w.join(true);
+    let sub = w.join(true);
+    w.publish(publisher).unwrap();
+    w.run(secs(1));
+    let (addr, id) = (w.client(publisher).addr, w.client(publisher).id);
+    w.gone.push(addr);
+    w.run(secs(45));
+    let failed = w.seen.iter().any(
+        |e| matches!(e, CoreEvent::ParticipantFailed { participant, .. } if *participant == id),
+    );
+    assert!(failed, "the vanished publisher was reported failed");
+    let snap = w.worker.snapshot();
+    assert_eq!(snap.participants, vec![w.client(sub).id]);
+    assert!(snap.tracks.is_empty() && snap.subscriptions.is_empty());
+    assert_eq!(
+        snap.routes, 1,
+        "only the subscriber's address is still routed"
+    );
+}

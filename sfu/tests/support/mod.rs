@@ -64,6 +64,13 @@ pub struct World {
     pub clients: Vec<Client>,
     to_worker: VecDeque<(SocketAddr, Vec<u8>)>,
     pub metrics: Arc<WorkerMetrics>,
+    /// Drop every n-th SRTP datagram sent to (or from) this address.
+    pub loss: Vec<(SocketAddr, u64)>,
+    /// Addresses whose datagrams vanish both ways.
+    pub gone: Vec<SocketAddr>,
+    srtp_count: u64,
+    /// Datagrams the simulated network dropped for `loss`.
+    pub lost: u64,
 }
 
 impl World {
@@ -84,6 +91,10 @@ impl World {
             clients: Vec::new(),
             to_worker: VecDeque::new(),
             metrics,
+            loss: Vec::new(),
+            gone: Vec::new(),
+            srtp_count: 0,
+            lost: 0,
         }
     }
 
@@ -185,7 +196,9 @@ impl World {
             }
             while let Some((from, data)) = self.to_worker.pop_front() {
                 busy = true;
-                self.worker.handle_datagram(self.now, from, &data);
+                if !self.dropped(from, &data) {
+                    self.worker.handle_datagram(self.now, from, &data);
+                }
             }
             if !busy {
                 return;
@@ -239,7 +252,29 @@ impl World {
         self.seen.push(e);
     }
 
+    /// Whether the simulated network loses this datagram.
+    fn dropped(&mut self, addr: SocketAddr, data: &[u8]) -> bool {
+        if self.gone.contains(&addr) {
+            return true;
+        }
+        let is_rtp =
+            data.len() > 12 && (0x80..0xc0).contains(&data[0]) && !(200..=206).contains(&data[1]);
+        let Some(&(_, n)) = self.loss.iter().find(|(a, _)| *a == addr) else {
+            return false;
+        };
+        if !is_rtp {
+            return false;
+        }
+        self.srtp_count += 1;
+        let drop = self.srtp_count % n == 0;
+        self.lost += drop as u64;
+        drop
+    }
+
     fn deliver_to_client(&mut self, to: SocketAddr, from: SocketAddr, data: &[u8]) {
+        if self.dropped(to, data) {
+            return;
+        }
         let now = self.now;
         for client in &mut self.clients {
             let (rtc, side) = if client.addr == to {

@@ -26,6 +26,8 @@ pub struct Peer {
     pub created: Instant,
     /// When str0m next wants `Input::Timeout`.
     pub next_timeout: Instant,
+    /// The earliest entry of this peer waiting in the worker's timer queue.
+    pub scheduled: Option<Instant>,
     /// Source addresses routed to this peer.
     pub routes: Vec<SocketAddr>,
 }
@@ -53,6 +55,7 @@ impl Peer {
             state: PeerState::Connecting,
             created: now,
             next_timeout: now,
+            scheduled: None,
             routes: Vec::new(),
         })
     }
@@ -77,6 +80,17 @@ impl Peer {
             Ok(r) => r,
             Err(panic) => Err(format!("internal error in peer: {}", panic_message(&panic))),
         }
+    }
+
+    /// Whether the timer queue needs a new entry for this peer; if so it is
+    /// recorded as scheduled. Later deadlines need none: the earlier entry
+    /// fires first and is then moved.
+    pub fn needs_schedule(&mut self) -> bool {
+        if self.scheduled.is_some_and(|s| s <= self.next_timeout) {
+            return false;
+        }
+        self.scheduled = Some(self.next_timeout);
+        true
     }
 
     pub fn is_connected(&self) -> bool {

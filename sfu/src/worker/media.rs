@@ -148,8 +148,9 @@ impl Worker {
                         None => false,
                     },
                 );
-            let due = sub_peer.next_timeout;
-            self.timers.push(due, sub_key);
+            if sub_peer.needs_schedule() {
+                self.timers.push(sub_peer.next_timeout, sub_key);
+            }
             match result {
                 Ok(true) => forwarded += 1,
                 Ok(false) => {}

@@ -253,7 +253,8 @@ impl Worker {
         let views = &views[..t.layer_count()];
         let mut paused = Vec::new();
         let mut wanted = 0u8;
-        for sub in &t.subscribers {
+        let receiving: Vec<bool> = t.subscribers.iter().map(|s| self.receiving(*s)).collect();
+        for (sub, receiving) in t.subscribers.iter().zip(receiving) {
             let Some(dt) = self
                 .participants
                 .get_mut(sub)
@@ -269,7 +270,7 @@ impl Worker {
                     paused.push(*sub);
                 }
             }
-            if dt.negotiated {
+            if dt.negotiated && receiving {
                 if let Some(l) = dt.forwarder.awaiting_keyframe() {
                     wanted |= 1 << l;
                 }
@@ -287,6 +288,16 @@ impl Worker {
                 self.request_keyframe(track, l, now);
             }
         }
+    }
+
+    /// Whether the participant's receiving connection is up, so that a
+    /// keyframe asked for on its behalf would reach it.
+    fn receiving(&self, id: ParticipantId) -> bool {
+        self.participants
+            .get(&id)
+            .and_then(|p| p.subscribe)
+            .and_then(|k| self.peer(k))
+            .is_some_and(|p| p.is_connected())
     }
 
     pub(crate) fn subscribe(

@@ -266,7 +266,7 @@ impl World {
             return false;
         }
         self.srtp_count += 1;
-        let drop = self.srtp_count % n == 0;
+        let drop = self.srtp_count.is_multiple_of(n);
         self.lost += drop as u64;
         drop
     }

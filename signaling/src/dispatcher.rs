@@ -1,0 +1,118 @@
+//! The single task that reads the media core's events and tells the rooms:
+//! tracks that come, go or mute, offers for subscribers, layer changes, and
+//! participants whose peers failed.
+
+use std::sync::Arc;
+
+use relais_sfu::{CoreEvent, ParticipantId};
+use tokio::sync::mpsc;
+
+use crate::convert::track_from_core;
+use crate::protocol::{MidTrack, ServerMessage};
+use crate::state::AppState;
+
+pub async fn run(state: Arc<AppState>, mut events: mpsc::UnboundedReceiver<CoreEvent>) {
+    while let Some(event) = events.recv().await {
+        route(&state, event);
+    }
+    tracing::debug!("core event stream ended");
+}
+
+fn send_to(state: &AppState, participant: ParticipantId, msg: &ServerMessage) {
+    if let Some(room) = state.registry.room_of(participant) {
+        room.send_to(participant, msg);
+    }
+}
+
+pub fn route(state: &Arc<AppState>, event: CoreEvent) {
+    match event {
+        CoreEvent::TrackPublished { room, track } => {
+            let Some(room) = state.registry.room_by_id(room) else {
+                return;
+            };
+            let info = track_from_core(&track);
+            if room.add_track(track.id, info.clone()) {
+                room.broadcast(
+                    &ServerMessage::TrackPublished { track: info },
+                    Some(track.id.owner),
+                );
+            }
+        }
+        CoreEvent::TrackUnpublished { room, track } => {
+            let Some(room) = state.registry.room_by_id(room) else {
+                return;
+            };
+            if room.remove_track(track) {
+                room.broadcast(
+                    &ServerMessage::TrackUnpublished {
+                        track_id: track.to_string(),
+                    },
+                    None,
+                );
+            }
+        }
+        CoreEvent::TrackMuted { room, track, muted } => {
+            let Some(room) = state.registry.room_by_id(room) else {
+                return;
+            };
+            room.set_track_muted(track, muted);
+            room.broadcast(
+                &ServerMessage::TrackMuted {
+                    track_id: track.to_string(),
+                    muted,
+                },
+                None,
+            );
+        }
+        CoreEvent::SubscriberOffer {
+            participant,
+            sdp,
+            tracks,
+        } => send_to(
+            state,
+            participant,
+            &ServerMessage::SubscribeOffer {
+                sdp,
+                tracks: tracks
+                    .into_iter()
+                    .map(|t| MidTrack {
+                        mid: t.mid,
+                        track_id: t.track.to_string(),
+                    })
+                    .collect(),
+            },
+        ),
+        CoreEvent::LayerSwitched {
+            participant,
+            track,
+            layer,
+        } => send_to(
+            state,
+            participant,
+            &ServerMessage::LayerChanged {
+                track_id: track.to_string(),
+                layer,
+            },
+        ),
+        CoreEvent::ParticipantFailed {
+            participant,
+            reason,
+        } => {
+            tracing::warn!(%participant, %reason, "participant's peer failed");
+            if let Some(room) = state.registry.room_of(participant) {
+                room.close_member(participant, "failed");
+            }
+            let state = state.clone();
+            tokio::spawn(async move {
+                state.remove_participant(participant, "failed").await;
+            });
+        }
+        CoreEvent::PeerState {
+            participant,
+            role,
+            state: peer,
+        } => {
+            tracing::debug!(%participant, ?role, state = ?peer, "peer state");
+        }
+    }
+}

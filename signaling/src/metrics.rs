@@ -1,0 +1,218 @@
+//! The Prometheus registry behind `GET /metrics`: signaling's own counters,
+//! the media core's numbers read at scrape time, and process metrics.
+
+use std::sync::Arc;
+
+use prometheus::core::{Collector, Desc};
+use prometheus::proto::MetricFamily;
+use prometheus::{
+    Encoder, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+};
+use relais_sfu::Sfu;
+
+use crate::error::code_name;
+use crate::protocol::ErrorCode;
+
+pub struct Metrics {
+    registry: Registry,
+    pub websocket_connections: IntGauge,
+    errors: IntCounterVec,
+}
+
+impl Metrics {
+    pub fn new(sfu: Arc<Sfu>) -> Self {
+        let registry = Registry::new();
+        let websocket_connections = IntGauge::new(
+            "relais_websocket_connections",
+            "Open signaling WebSocket connections",
+        )
+        .expect("valid metric");
+        let errors = IntCounterVec::new(
+            Opts::new(
+                "relais_signaling_errors_total",
+                "Error messages sent to clients, by code",
+            ),
+            &["code"],
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(websocket_connections.clone()))
+            .expect("registered once");
+        registry
+            .register(Box::new(errors.clone()))
+            .expect("registered once");
+        registry
+            .register(Box::new(CoreCollector::new(sfu)))
+            .expect("registered once");
+        #[cfg(target_os = "linux")]
+        registry
+            .register(Box::new(
+                prometheus::process_collector::ProcessCollector::for_self(),
+            ))
+            .expect("registered once");
+        Metrics {
+            registry,
+            websocket_connections,
+            errors,
+        }
+    }
+
+    pub fn count_error(&self, code: ErrorCode) {
+        self.errors.with_label_values(&[&code_name(code)]).inc();
+    }
+
+    /// Every metric in the Prometheus text format.
+    pub fn render(&self) -> String {
+        let mut buf = Vec::new();
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut buf)
+            .expect("text encoding into a Vec cannot fail");
+        String::from_utf8(buf).expect("the text format is UTF-8")
+    }
+}
+
+/// The media core's metrics, summed over workers when scraped.
+struct CoreCollector {
+    sfu: Arc<Sfu>,
+    rooms: IntGauge,
+    participants: IntGauge,
+    published_tracks: IntGauge,
+    peers: IntGaugeVec,
+    packets_received: IntCounter,
+    bytes_received: IntCounter,
+    packets_forwarded: IntCounter,
+    bytes_forwarded: IntCounter,
+    keyframe_requests: IntCounterVec,
+    layer_switches: IntCounter,
+    unroutable: IntCounter,
+    peer_panics: IntCounter,
+    descs: Vec<Desc>,
+}
+
+fn gauge(name: &str, help: &str) -> IntGauge {
+    IntGauge::new(name, help).expect("valid metric")
+}
+
+fn counter(name: &str, help: &str) -> IntCounter {
+    IntCounter::new(name, help).expect("valid metric")
+}
+
+impl CoreCollector {
+    fn new(sfu: Arc<Sfu>) -> Self {
+        let mut c = CoreCollector {
+            sfu,
+            rooms: gauge("relais_rooms", "Rooms on the media workers"),
+            participants: gauge("relais_participants", "Participants on the media workers"),
+            published_tracks: gauge("relais_published_tracks", "Tracks being published"),
+            peers: IntGaugeVec::new(
+                Opts::new("relais_peers", "Peer connections by state"),
+                &["state"],
+            )
+            .expect("valid metric"),
+            packets_received: counter(
+                "relais_rtp_packets_received_total",
+                "RTP packets received from publishers",
+            ),
+            bytes_received: counter(
+                "relais_rtp_bytes_received_total",
+                "RTP payload bytes received from publishers",
+            ),
+            packets_forwarded: counter(
+                "relais_rtp_packets_forwarded_total",
+                "RTP packets forwarded to subscribers",
+            ),
+            bytes_forwarded: counter(
+                "relais_rtp_bytes_forwarded_total",
+                "RTP payload bytes forwarded to subscribers",
+            ),
+            keyframe_requests: IntCounterVec::new(
+                Opts::new(
+                    "relais_keyframe_requests_total",
+                    "Keyframe requests (PLI/FIR): sent to publishers, received from subscribers",
+                ),
+                &["direction"],
+            )
+            .expect("valid metric"),
+            layer_switches: counter(
+                "relais_layer_switches_total",
+                "Simulcast layer switches completed at a keyframe",
+            ),
+            unroutable: counter(
+                "relais_unroutable_datagrams_total",
+                "UDP datagrams that no peer accepted",
+            ),
+            peer_panics: counter(
+                "relais_peer_panics_total",
+                "Peers dropped after a panic in their state machine",
+            ),
+            descs: Vec::new(),
+        };
+        c.descs = c
+            .parts()
+            .iter()
+            .flat_map(|m| m.desc().into_iter().cloned())
+            .collect();
+        c
+    }
+
+    fn parts(&self) -> Vec<&dyn Collector> {
+        vec![
+            &self.rooms,
+            &self.participants,
+            &self.published_tracks,
+            &self.peers,
+            &self.packets_received,
+            &self.bytes_received,
+            &self.packets_forwarded,
+            &self.bytes_forwarded,
+            &self.keyframe_requests,
+            &self.layer_switches,
+            &self.unroutable,
+            &self.peer_panics,
+        ]
+    }
+}
+
+fn set_counter(c: &IntCounter, v: u64) {
+    c.reset();
+    c.inc_by(v);
+}
+
+fn gauge_value(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+impl Collector for CoreCollector {
+    fn desc(&self) -> Vec<&Desc> {
+        self.descs.iter().collect()
+    }
+
+    fn collect(&self) -> Vec<MetricFamily> {
+        let m = self.sfu.metrics();
+        self.rooms.set(gauge_value(m.rooms));
+        self.participants.set(gauge_value(m.participants));
+        self.published_tracks.set(gauge_value(m.published_tracks));
+        self.peers
+            .with_label_values(&["connecting"])
+            .set(gauge_value(m.peers_connecting));
+        self.peers
+            .with_label_values(&["connected"])
+            .set(gauge_value(m.peers_connected));
+        set_counter(&self.packets_received, m.rtp_packets_received);
+        set_counter(&self.bytes_received, m.rtp_bytes_received);
+        set_counter(&self.packets_forwarded, m.rtp_packets_forwarded);
+        set_counter(&self.bytes_forwarded, m.rtp_bytes_forwarded);
+        set_counter(
+            &self.keyframe_requests.with_label_values(&["sent"]),
+            m.keyframe_requests_sent,
+        );
+        set_counter(
+            &self.keyframe_requests.with_label_values(&["received"]),
+            m.keyframe_requests_received,
+        );
+        set_counter(&self.layer_switches, m.layer_switches);
+        set_counter(&self.unroutable, m.unroutable_datagrams);
+        set_counter(&self.peer_panics, m.peer_panics);
+        self.parts().iter().flat_map(|c| c.collect()).collect()
+    }
+}

@@ -1,0 +1,283 @@
+//! One client's conversation: frames in, replies and errors out through its
+//! outbox. It checks each frame (size, kind, rate, JSON shape), then hands the
+//! message to the part that deals with it: joining ([`join`]), media
+//! ([`media`]), or the room's social side and host powers ([`room`]).
+//!
+//! A session never writes to the socket itself and never blocks its room:
+//! everything it says goes through bounded, non-waiting queues.
+
+mod join;
+mod media;
+mod room;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::ws::Message;
+use relais_sfu::{Command, ParticipantId, Reply, SfuError};
+
+use crate::error::SignalError;
+use crate::outbox::Outbox;
+use crate::protocol::{ClientMessage, ErrorCode, ServerMessage, MAX_MESSAGE_BYTES};
+use crate::rate_limit::{RateLimiter, Verdict};
+use crate::registry::Room;
+use crate::state::AppState;
+
+/// Whether the connection goes on after a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    Continue,
+    /// End the connection; the reason others are told (`left`, `disconnected`).
+    Stop(&'static str),
+}
+
+/// Where a joined client is.
+struct Joined {
+    id: ParticipantId,
+    room: Arc<Room>,
+}
+
+pub struct Session {
+    state: Arc<AppState>,
+    outbox: Outbox,
+    limiter: RateLimiter,
+    joined: Option<Joined>,
+}
+
+impl Session {
+    pub fn new(state: Arc<AppState>, outbox: Outbox) -> Self {
+        let limiter = RateLimiter::new(state.config.max_messages_per_sec, Instant::now());
+        Session {
+            state,
+            outbox,
+            limiter,
+            joined: None,
+        }
+    }
+
+    pub fn outbox(&self) -> &Outbox {
+        &self.outbox
+    }
+
+    /// The participant id, once joined.
+    pub fn participant(&self) -> Option<ParticipantId> {
+        self.joined.as_ref().map(|j| j.id)
+    }
+
+    /// One frame from the socket.
+    pub async fn on_message(&mut self, msg: Message) -> Flow {
+        let text = match msg {
+            Message::Text(t) => t,
+            Message::Binary(_) => {
+                if let Some(flow) = self.rate_check() {
+                    return flow;
+                }
+                self.send_error(
+                    None,
+                    SignalError::bad_message(
+                        "binary frames are not part of the protocol; send JSON text",
+                    ),
+                );
+                return Flow::Continue;
+            }
+            Message::Close(_) => return Flow::Stop("disconnected"),
+            Message::Ping(_) | Message::Pong(_) => return Flow::Continue,
+        };
+        if let Some(flow) = self.rate_check() {
+            return flow;
+        }
+        self.on_text(text.as_str()).await
+    }
+
+    /// `Some` when the message must not be handled.
+    fn rate_check(&mut self) -> Option<Flow> {
+        match self.limiter.check(Instant::now()) {
+            Verdict::Allow => None,
+            Verdict::Refuse => {
+                self.send_error(
+                    None,
+                    SignalError::new(
+                        ErrorCode::RateLimited,
+                        format!(
+                            "more than {} messages per second; this message was dropped",
+                            self.state.config.max_messages_per_sec
+                        ),
+                    ),
+                );
+                Some(Flow::Continue)
+            }
+            Verdict::Close => {
+                self.send_error(
+                    None,
+                    SignalError::new(
+                        ErrorCode::RateLimited,
+                        "message flood: closing the connection",
+                    ),
+                );
+                self.outbox.close("rate limit exceeded");
+                Some(Flow::Stop("disconnected"))
+            }
+        }
+    }
+
+    /// One text message.
+    pub async fn on_text(&mut self, text: &str) -> Flow {
+        if text.len() > MAX_MESSAGE_BYTES {
+            self.send_error(
+                None,
+                SignalError::new(
+                    ErrorCode::MessageTooLarge,
+                    format!(
+                        "message of {} bytes is over the limit of {MAX_MESSAGE_BYTES} bytes",
+                        text.len()
+                    ),
+                ),
+            );
+            return Flow::Continue;
+        }
+        let value: serde_json::Value = match serde_json::from_str(text) {
+            Ok(v) => v,
+            Err(e) => {
+                self.send_error(
+                    None,
+                    SignalError::bad_message(format!("not valid JSON: {e}")),
+                );
+                return Flow::Continue;
+            }
+        };
+        let req = value.get("req").and_then(|r| r.as_str()).map(str::to_owned);
+        let msg: ClientMessage = match serde_json::from_value(value) {
+            Ok(m) => m,
+            Err(e) => {
+                self.send_error(
+                    req,
+                    SignalError::bad_message(format!("not a protocol message: {e}")),
+                );
+                return Flow::Continue;
+            }
+        };
+        if let ClientMessage::Leave { req } = msg {
+            if self.joined.is_none() {
+                self.send_error(req, not_joined());
+                return Flow::Continue;
+            }
+            self.reply_ok(req);
+            return Flow::Stop("left");
+        }
+        match self.handle(msg).await {
+            Ok(Some(reply)) => {
+                self.outbox.send(&reply);
+            }
+            Ok(None) => {}
+            Err(e) => self.send_error(req, e),
+        }
+        Flow::Continue
+    }
+
+    /// A parsed message; the reply to send, if any.
+    async fn handle(&mut self, msg: ClientMessage) -> Result<Option<ServerMessage>, SignalError> {
+        use ClientMessage as M;
+        match msg {
+            M::Join {
+                req,
+                room,
+                name,
+                token,
+                role,
+                mode,
+            } => {
+                if self.joined.is_some() {
+                    return Err(SignalError::new(
+                        ErrorCode::AlreadyJoined,
+                        "this connection has already joined a room; open another to join again",
+                    ));
+                }
+                self.join(req, room, name, token, role, mode).await?;
+                Ok(None)
+            }
+            M::Ping { req } => Ok(Some(ServerMessage::Pong { req })),
+            M::Leave { .. } => unreachable!("handled in on_text"),
+            M::PublishOffer { req, sdp, sources } => self.publish_offer(req, sdp, sources).await,
+            M::SubscribeAnswer { req, sdp } => self.subscribe_answer(req, sdp).await,
+            M::Subscribe {
+                req,
+                track_id,
+                quality,
+                max_width,
+                max_height,
+            } => {
+                self.subscribe(req, &track_id, quality, max_width, max_height)
+                    .await
+            }
+            M::Mute {
+                req,
+                track_id,
+                muted,
+            } => self.mute(req, &track_id, muted).await,
+            M::Unpublish { req, track_id } => self.unpublish(req, &track_id).await,
+            M::Chat { req, text } => self.chat(req, text),
+            M::RaiseHand { req, raised } => self.raise_hand(req, raised),
+            M::SetRole {
+                req,
+                participant_id,
+                role,
+            } => self.set_role(req, &participant_id, role).await,
+            M::MuteParticipant {
+                req,
+                participant_id,
+            } => self.mute_participant(req, &participant_id).await,
+            M::RemoveParticipant {
+                req,
+                participant_id,
+            } => self.remove_participant(req, &participant_id).await,
+        }
+    }
+
+    /// The room and id of a joined client, or `not_joined`.
+    fn joined(&self) -> Result<(ParticipantId, Arc<Room>), SignalError> {
+        self.joined
+            .as_ref()
+            .map(|j| (j.id, j.room.clone()))
+            .ok_or_else(not_joined)
+    }
+
+    /// Send a command to the worker of the client's room and wait for its reply.
+    async fn core<T>(
+        &self,
+        room: &Room,
+        make: impl FnOnce(Reply<Result<T, SfuError>>) -> Command,
+    ) -> Result<T, SignalError> {
+        Ok(self.state.sfu.worker(room.worker).call(make).await??)
+    }
+
+    fn reply_ok(&self, req: Option<String>) {
+        if let Some(reply) = ok(req) {
+            self.outbox.send(&reply);
+        }
+    }
+
+    fn send_error(&self, req: Option<String>, e: SignalError) {
+        tracing::debug!(participant = ?self.participant(), code = ?e.code, "{}", e.message);
+        self.state.metrics.count_error(e.code);
+        self.outbox.send(&e.to_message(req));
+    }
+
+    /// Leave the room, if in one, for `reason`.
+    pub async fn finish(&mut self, reason: &str) {
+        if let Some(j) = self.joined.take() {
+            self.state.remove_participant(j.id, reason).await;
+        }
+    }
+}
+
+fn not_joined() -> SignalError {
+    SignalError::new(
+        ErrorCode::NotJoined,
+        "join a room first: the first message must be 'join'",
+    )
+}
+
+/// `ok` for messages that carry a `req` and have no other reply.
+fn ok(req: Option<String>) -> Option<ServerMessage> {
+    req.map(|r| ServerMessage::Ok { req: Some(r) })
+}

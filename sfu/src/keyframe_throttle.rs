@@ -11,17 +11,19 @@ pub struct KeyframeThrottle {
 }
 
 impl KeyframeThrottle {
-    /// Whether a request for `layer` may go out now; if so it is recorded.
-    pub fn allow(&mut self, layer: u8, now: Instant) -> bool {
-        let Some(slot) = self.last.get_mut(usize::from(layer)) else {
-            return false;
-        };
-        match slot {
-            Some(t) if now.saturating_duration_since(*t) < KEYFRAME_REQUEST_INTERVAL => false,
-            _ => {
-                *slot = Some(now);
-                true
-            }
+    /// Whether a request for `layer` may go out now.
+    pub fn ready(&self, layer: u8, now: Instant) -> bool {
+        match self.last.get(usize::from(layer)) {
+            None => false,
+            Some(Some(t)) => now.saturating_duration_since(*t) >= KEYFRAME_REQUEST_INTERVAL,
+            Some(None) => true,
+        }
+    }
+
+    /// A request for `layer` went out at `now`.
+    pub fn record(&mut self, layer: u8, now: Instant) {
+        if let Some(slot) = self.last.get_mut(usize::from(layer)) {
+            *slot = Some(now);
         }
     }
 }
@@ -34,10 +36,12 @@ mod tests {
     fn one_request_per_layer_per_interval() {
         let t0 = Instant::now();
         let mut k = KeyframeThrottle::default();
-        assert!(k.allow(0, t0));
-        assert!(!k.allow(0, t0 + Duration::from_millis(499)));
-        assert!(k.allow(1, t0 + Duration::from_millis(10)));
-        assert!(k.allow(0, t0 + Duration::from_millis(500)));
-        assert!(!k.allow(7, t0));
+        let ms = Duration::from_millis;
+        assert!(k.ready(0, t0));
+        k.record(0, t0);
+        assert!(!k.ready(0, t0 + ms(499)));
+        assert!(k.ready(1, t0 + ms(10)));
+        assert!(k.ready(0, t0 + ms(500)));
+        assert!(!k.ready(7, t0));
     }
 }

@@ -64,8 +64,9 @@ pub struct Downtrack {
     pub mid: Option<Mid>,
     /// The subscriber accepted the m-line: media may flow.
     pub negotiated: bool,
-    /// Payload type to write with, chosen once negotiated.
-    pub pt: Option<Pt>,
+    /// The publisher's payload type last seen and the subscriber's payload
+    /// type for the same codec.
+    pub pt: Option<(Pt, Pt)>,
     pub request: LayerRequest,
     pub forwarder: Forwarder,
 }

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use str0m::media::{Mid, Rid};
+use str0m::media::{Mid, Pt, Rid};
 
 use crate::api::TrackInfo;
 use crate::codec::Codec;
@@ -25,7 +25,9 @@ pub struct Track {
     pub info: TrackInfo,
     pub room: RoomId,
     pub mid: Mid,
+    /// Codec of the payload type the publisher sends now.
     pub codec: Codec,
+    pub pt: Pt,
     pub clock_rate: u32,
     /// The rid of each layer, lowest first; empty without simulcast.
     pub rids: Vec<Rid>,

@@ -338,6 +338,7 @@ fn a_participant_that_may_not_publish_is_refused_then_promoted() {
         reply,
     })
     .unwrap();
+    let published_at = w.now;
     let answer = w.publish(attendee).unwrap();
     w.run(secs(1));
     let video = answer
@@ -347,9 +348,14 @@ fn a_participant_that_may_not_publish_is_refused_then_promoted() {
         .unwrap()
         .1
         .id;
+    let rx = w.received_on(0, video);
+    assert!(rx.len() > 50, "the host receives the promoted attendee");
+    // A new subscriber gets a keyframe promptly: the SFU asks on its behalf
+    // as soon as its connection is up (virtual time, so deterministic).
+    let first = rx[0].at - published_at;
     assert!(
-        w.received_on(0, video).len() > 50,
-        "the host receives the promoted attendee"
+        rx[0].keyframe && first < Duration::from_millis(250),
+        "first video after {first:?}"
     );
     // Demotion ends its tracks and its publishing connection.
     let permissions = Permissions {

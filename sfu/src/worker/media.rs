@@ -18,6 +18,7 @@ use crate::layer_selector::select_layer;
 use crate::metrics::WorkerMetrics;
 use crate::peer::PeerKey;
 
+use super::negotiation::subscriber_pt;
 use super::Worker;
 
 impl Worker {
@@ -47,6 +48,21 @@ impl Worker {
         let Some(layer) = track.layer_of(rid) else {
             return;
         };
+        if packet.header.payload_type != track.pt {
+            // The publisher switched codec (or this is its first packet).
+            let peer = self.peers[key].as_ref().expect("checked above");
+            let params = peer
+                .rtc
+                .codec_config()
+                .find(|p| p.pt() == packet.header.payload_type);
+            let Some(params) = params else { return };
+            let Some(codec) = Codec::from_str0m(params.spec().codec) else {
+                return;
+            };
+            track.codec = codec;
+            track.pt = params.pt();
+            track.clock_rate = params.spec().clock_rate.get();
+        }
         let payload = &packet.payload;
         let m = &self.metrics;
         WorkerMetrics::add(&m.rtp_packets_received, 1);
@@ -88,7 +104,7 @@ impl Worker {
             let Some(dt) = p.downtracks.get_mut(&track_id) else {
                 continue;
             };
-            let (Some(out_mid), Some(pt), Some(sub_key)) = (dt.mid, dt.pt, p.subscribe) else {
+            let (Some(out_mid), Some(sub_key)) = (dt.mid, p.subscribe) else {
                 continue;
             };
             if !dt.negotiated {
@@ -100,6 +116,16 @@ impl Worker {
             if !sub_peer.is_connected() {
                 continue;
             }
+            let pt = match dt.pt {
+                Some((from, to)) if from == track.pt => to,
+                _ => {
+                    let Some(to) = subscriber_pt(&sub_peer.rtc, out_mid, track.codec) else {
+                        continue;
+                    };
+                    dt.pt = Some((track.pt, to));
+                    to
+                }
+            };
             let Some(rw) = dt.forwarder.forward(&incoming) else {
                 if let Some(l) = dt.forwarder.awaiting_keyframe() {
                     wanted_keyframes |= 1 << l;
@@ -200,16 +226,18 @@ impl Worker {
     /// Send a PLI for one layer of a track to its publisher, at most once per
     /// throttle interval.
     pub(crate) fn request_keyframe(&mut self, track: TrackId, layer: u8, now: Instant) {
-        let Some(t) = self.tracks.get_mut(&track) else {
+        let Some(t) = self.tracks.get(&track) else {
             return;
         };
-        if t.info.kind != MediaKind::Video || !t.throttle.allow(layer, now) {
+        if t.info.kind != MediaKind::Video || !t.throttle.ready(layer, now) {
             return;
         }
         let (mid, rid) = (t.mid, t.rid_of(layer));
         let Some(key) = self.participants.get(&track.owner).and_then(|p| p.publish) else {
             return;
         };
+        // Before the layer's first packet str0m has no stream for it: nothing
+        // is sent and the throttle stays open.
         let sent = self.mutate_peer(key, |rtc| {
             Ok(match rtc.direct_api().stream_rx_by_mid(mid, rid) {
                 Some(stream) => {
@@ -220,6 +248,9 @@ impl Worker {
             })
         });
         if sent == Some(true) {
+            if let Some(t) = self.tracks.get_mut(&track) {
+                t.throttle.record(layer, now);
+            }
             WorkerMetrics::add(&self.metrics.keyframe_requests_sent, 1);
         }
     }

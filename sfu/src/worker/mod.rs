@@ -130,11 +130,19 @@ impl Worker {
     /// Advance every peer whose deadline passed, and sweep on schedule.
     pub fn handle_timeout(&mut self, now: Instant) {
         while let Some((at, key)) = self.timers.pop_due(now) {
-            let Some(peer) = self.peers.get(key).and_then(Option::as_ref) else {
+            let Some(peer) = self.peers.get_mut(key).and_then(Option::as_mut) else {
                 continue;
             };
-            if peer.next_timeout != at {
-                continue; // stale entry; the live one is in the queue too
+            if peer.scheduled != Some(at) {
+                continue; // stale: a newer entry exists, or the slot was reused
+            }
+            peer.scheduled = None;
+            if peer.next_timeout > now {
+                // The deadline moved later since this entry was made.
+                if peer.needs_schedule() {
+                    self.timers.push(peer.next_timeout, key);
+                }
+                continue;
             }
             self.mutate_peer(key, |rtc| {
                 rtc.handle_input(Input::Timeout(now))
@@ -209,12 +217,10 @@ impl Worker {
         f: impl FnOnce(&mut str0m::Rtc) -> Result<T, String>,
     ) -> Option<T> {
         let peer = self.peers.get_mut(key)?.as_mut()?;
-        let before = peer.next_timeout;
         let result = peer.mutate(key, &mut self.outbox, &mut self.rtc_events, f);
-        let after = peer.next_timeout;
         let owner = peer.owner;
-        if after != before {
-            self.timers.push(after, key);
+        if peer.needs_schedule() {
+            self.timers.push(peer.next_timeout, key);
         }
         match result {
             Ok(Ok(v)) => Some(v),

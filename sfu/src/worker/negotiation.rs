@@ -8,7 +8,7 @@
 use std::time::Instant;
 
 use str0m::change::{SdpAnswer, SdpOffer};
-use str0m::media::{Direction, MediaChanged, Mid, Rids};
+use str0m::media::{Direction, MediaChanged, Mid, Pt, Rids};
 
 use crate::api::{
     CoreEvent, MediaKind, OfferedTrack, PeerRole, PublishAnswer, SfuError, TrackInfo, TrackSource,
@@ -191,6 +191,7 @@ impl Worker {
             room,
             mid,
             codec,
+            pt: params.pt(),
             clock_rate: params.spec().clock_rate.get(),
             rids,
             layers: [LayerState::default(); 3],
@@ -360,8 +361,8 @@ impl Worker {
         Ok(())
     }
 
-    /// After an answer: the offered downtracks may flow, with the payload
-    /// type the subscriber accepted for the publisher's codec.
+    /// After an answer: the offered downtracks whose m-line the subscriber
+    /// accepted may flow.
     fn mark_negotiated(&mut self, id: ParticipantId, key: PeerKey, added: &[TrackId]) {
         let Some(peer) = self.peers.get(key).and_then(Option::as_ref) else {
             return;
@@ -373,27 +374,27 @@ impl Worker {
             let Some(dt) = p.downtracks.get_mut(track) else {
                 continue;
             };
-            let Some(mid) = dt.mid else { continue };
-            let Some(codec) = self.tracks.get(track).map(|t| t.codec) else {
-                continue;
-            };
-            let Some(media) = peer.rtc.media(mid) else {
-                continue;
-            };
-            let pt = media.remote_pts().iter().copied().find(|pt| {
-                peer.rtc
-                    .codec_config()
-                    .find(|p| p.pt() == *pt)
-                    .and_then(|p| Codec::from_str0m(p.spec().codec))
-                    == Some(codec)
-            });
-            dt.pt = pt;
-            dt.negotiated = pt.is_some();
-            if pt.is_none() {
-                tracing::warn!(%id, %track, ?codec, "subscriber accepted no payload type for the codec");
+            let accepted = dt
+                .mid
+                .and_then(|mid| peer.rtc.media(mid))
+                .is_some_and(|m| !m.remote_pts().is_empty());
+            dt.negotiated = accepted;
+            if !accepted {
+                tracing::warn!(%id, %track, "subscriber accepted no codec for the track");
             }
         }
     }
+}
+
+/// The subscriber's payload type for `codec` on the m-line `mid`.
+pub(crate) fn subscriber_pt(rtc: &str0m::Rtc, mid: Mid, codec: Codec) -> Option<Pt> {
+    let media = rtc.media(mid)?;
+    media.remote_pts().iter().copied().find(|pt| {
+        rtc.codec_config()
+            .find(|p| p.pt() == *pt)
+            .and_then(|p| Codec::from_str0m(p.spec().codec))
+            == Some(codec)
+    })
 }
 
 /// The mid of every audio and video line of an SDP, in order.

@@ -71,6 +71,8 @@ pub struct World {
     srtp_count: u64,
     /// Datagrams the simulated network dropped for `loss`.
     pub lost: u64,
+    /// Datagrams delivered to each client address.
+    pub delivered: HashMap<SocketAddr, u64>,
 }
 
 impl World {
@@ -95,6 +97,7 @@ impl World {
             gone: Vec::new(),
             srtp_count: 0,
             lost: 0,
+            delivered: HashMap::new(),
         }
     }
 
@@ -275,6 +278,7 @@ impl World {
         if self.dropped(to, data) {
             return;
         }
+        *self.delivered.entry(to).or_default() += 1;
         let now = self.now;
         for client in &mut self.clients {
             let (rtc, side) = if client.addr == to {

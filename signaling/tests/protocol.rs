@@ -11,7 +11,9 @@ fn client(v: serde_json::Value) -> ClientMessage {
 #[test]
 fn documented_client_messages_parse() {
     assert_eq!(
-        client(json!({"type": "join", "req": "1", "room": "standup", "name": "Ann", "token": "eyJ..."})),
+        client(
+            json!({"type": "join", "req": "1", "room": "standup", "name": "Ann", "token": "eyJ..."})
+        ),
         ClientMessage::Join {
             req: Some("1".into()),
             room: "standup".into(),
@@ -33,7 +35,9 @@ fn documented_client_messages_parse() {
         }
     );
     assert_eq!(
-        client(json!({"type": "publish_offer", "sdp": "v=0...", "sources": [{"mid": "0", "source": "screen"}]})),
+        client(
+            json!({"type": "publish_offer", "sdp": "v=0...", "sources": [{"mid": "0", "source": "screen"}]})
+        ),
         ClientMessage::PublishOffer {
             req: None,
             sdp: "v=0...".into(),
@@ -44,7 +48,9 @@ fn documented_client_messages_parse() {
         }
     );
     assert_eq!(
-        client(json!({"type": "subscribe", "track_id": "p1t0", "max_width": 640, "max_height": 360})),
+        client(
+            json!({"type": "subscribe", "track_id": "p1t0", "max_width": 640, "max_height": 360})
+        ),
         ClientMessage::Subscribe {
             req: None,
             track_id: "p1t0".into(),
@@ -76,9 +82,7 @@ fn documented_client_messages_parse() {
 fn unknown_types_and_fields_of_the_wrong_type_are_refused() {
     assert!(serde_json::from_value::<ClientMessage>(json!({"type": "fly"})).is_err());
     assert!(serde_json::from_value::<ClientMessage>(json!({"room": "r"})).is_err());
-    assert!(
-        serde_json::from_value::<ClientMessage>(json!({"type": "chat", "text": 5})).is_err()
-    );
+    assert!(serde_json::from_value::<ClientMessage>(json!({"type": "chat", "text": 5})).is_err());
     assert!(serde_json::from_value::<ClientMessage>(
         json!({"type": "subscribe", "track_id": "p1t0", "quality": "ultra"})
     )

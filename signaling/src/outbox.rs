@@ -57,11 +57,16 @@ impl Outbox {
             Ok(()) => true,
             Err(mpsc::error::TrySendError::Full(_)) => {
                 tracing::warn!("dropping a client whose outgoing queue is full");
-                self.kill.notify_one();
+                self.kill();
                 false
             }
             Err(mpsc::error::TrySendError::Closed(_)) => false,
         }
+    }
+
+    /// End the connection now, without a goodbye.
+    pub fn kill(&self) {
+        self.kill.notify_one();
     }
 
     pub fn send(&self, msg: &ServerMessage) -> bool {

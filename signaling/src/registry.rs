@@ -70,8 +70,8 @@ impl Member {
         match &mut self.pending {
             Some(p) if p.len() < OUTBOX_CAPACITY => p.push(text.clone()),
             Some(_) => {
-                // Cannot happen for a client that is reading; drop it.
-                self.outbox.push(Outbound::Close);
+                tracing::warn!("dropping a joining client with too many messages held back");
+                self.outbox.kill();
             }
             None => {
                 self.outbox.push(Outbound::Text(text.clone()));

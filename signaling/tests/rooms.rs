@@ -216,3 +216,51 @@ async fn shutdown_tells_every_client() {
     }
     assert!(tokio::net::TcpStream::connect(addr).await.is_err());
 }
+
+#[tokio::test]
+async fn a_client_that_does_not_read_is_dropped_without_slowing_the_room() {
+    let s = server(ServerConfig {
+        max_messages_per_sec: 100_000,
+        ..ServerConfig::default()
+    })
+    .await;
+    let mut talker = Client::connect(&s).await;
+    talker.join("r", "talker").await;
+    let mut sleeper = Client::connect(&s).await;
+    let sleeper_id = sleeper.join("r", "sleeper").await["participant_id"].clone();
+    talker.recv_type("participant_joined").await;
+    // Enough chat to fill the sleeper's socket buffers and then its queue.
+    let text = "z".repeat(4000);
+    let started = tokio::time::Instant::now();
+    let mut left = None;
+    for i in 0..20_000 {
+        talker
+            .send(json!({"type": "chat", "text": text.clone()}))
+            .await;
+        loop {
+            let m = talker.recv().await;
+            match m["type"].as_str() {
+                Some("chat") => break,
+                Some("participant_left") => left = Some(m),
+                _ => panic!("unexpected {m}"),
+            }
+        }
+        if left.is_some() {
+            assert!(
+                i > 512,
+                "dropped only after its queue filled ({i} messages)"
+            );
+            break;
+        }
+    }
+    let left = left.expect("the sleeper was dropped");
+    assert_eq!(left["participant_id"], sleeper_id);
+    assert_eq!(left["reason"], "disconnected");
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "the talker was never held up for long"
+    );
+    talker.assert_alive().await;
+    drop(sleeper);
+    s.shutdown().await;
+}

@@ -19,6 +19,7 @@ pub mod layer_selector;
 pub mod metrics;
 mod participant;
 mod peer;
+pub mod socket;
 mod timer_queue;
 mod track;
 pub mod worker;

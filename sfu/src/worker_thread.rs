@@ -3,7 +3,7 @@
 //! and sends what the worker wrote to its outbox.
 
 use std::io::{self, ErrorKind};
-use std::net::{SocketAddr, UdpSocket};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -39,8 +39,7 @@ pub(crate) fn spawn(
     } else {
         config.media_port + index as u16
     };
-    let std_socket = UdpSocket::bind(SocketAddr::new(config.bind_ip, port))?;
-    std_socket.set_nonblocking(true)?;
+    let std_socket = crate::socket::bind_media_socket(SocketAddr::new(config.bind_ip, port))?;
     let bound = std_socket.local_addr()?;
     let candidate = SocketAddr::new(config.public_ip, bound.port());
     let poll = Poll::new()?;

@@ -82,6 +82,12 @@ pub fn route(state: &Arc<AppState>, event: CoreEvent) {
                     .collect(),
             },
         ),
+        CoreEvent::ActiveSpeaker { room, participant } => {
+            if let Some(room) = state.registry.room_by_id(room) {
+                let participant_id = participant.map(|p| p.to_string());
+                room.broadcast(&ServerMessage::ActiveSpeaker { participant_id }, None);
+            }
+        }
         CoreEvent::LayerSwitched {
             participant,
             track,

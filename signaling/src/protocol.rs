@@ -244,6 +244,10 @@ pub enum ServerMessage {
         track_id: String,
         muted: bool,
     },
+    /// The room's dominant speaker changed (`null`: the speaker left).
+    ActiveSpeaker {
+        participant_id: Option<String>,
+    },
     /// The layer this client receives of a track changed (`null`: paused).
     LayerChanged {
         track_id: String,

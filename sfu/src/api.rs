@@ -223,6 +223,11 @@ pub enum CoreEvent {
         participant: ParticipantId,
         reason: String,
     },
+    /// The dominant speaker of a room changed (`None`: the speaker left).
+    ActiveSpeaker {
+        room: RoomId,
+        participant: Option<ParticipantId>,
+    },
     /// The layer a subscriber actually receives changed.
     LayerSwitched {
         participant: ParticipantId,

@@ -9,6 +9,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod active_speaker;
 pub mod api;
 pub mod codec;
 pub mod forwarder;

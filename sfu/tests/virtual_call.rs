@@ -438,3 +438,47 @@ fn a_peer_that_vanishes_is_dropped_and_the_others_are_told() {
         "only the subscriber's address is still routed"
     );
 }
+
+#[test]
+fn the_dominant_speaker_follows_the_voice_without_flicker() {
+    let mut w = World::new();
+    let a = w.join(true);
+    let b = w.join(true);
+    w.publish(a).unwrap();
+    w.publish(b).unwrap();
+    let speakers = |w: &World| -> Vec<Option<relais_sfu::ParticipantId>> {
+        w.seen
+            .iter()
+            .filter_map(|e| match e {
+                CoreEvent::ActiveSpeaker { participant, .. } => Some(*participant),
+                _ => None,
+            })
+            .collect()
+    };
+    w.clients[a].voice_level = -20;
+    w.run(secs(2));
+    assert_eq!(speakers(&w), vec![Some(w.client(a).id)]);
+    // B speaks up briefly, then for real.
+    w.clients[b].voice_level = -15;
+    w.run(Duration::from_millis(200));
+    w.clients[b].voice_level = -127;
+    w.run(secs(1));
+    assert_eq!(
+        speakers(&w).len(),
+        1,
+        "a 200 ms interjection does not switch"
+    );
+    w.clients[a].voice_level = -127;
+    w.clients[b].voice_level = -25;
+    w.run(secs(2));
+    assert_eq!(
+        speakers(&w),
+        vec![Some(w.client(a).id), Some(w.client(b).id)]
+    );
+    let id = w.client(b).id;
+    w.call(|reply| Command::RemoveParticipant {
+        participant: id,
+        reply,
+    });
+    assert_eq!(speakers(&w).last(), Some(&None), "the speaker left");
+}

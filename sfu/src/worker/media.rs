@@ -10,7 +10,7 @@ use std::time::Instant;
 use str0m::media::{KeyframeRequest, KeyframeRequestKind};
 use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite, Vp8Descriptor};
 
-use crate::api::{CoreEvent, LayerRequest, MediaKind, SfuError};
+use crate::api::{CoreEvent, LayerRequest, MediaKind, SfuError, TrackSource};
 use crate::codec::{self, Codec};
 use crate::forwarder::Incoming;
 use crate::ids::{ParticipantId, TrackId};
@@ -62,6 +62,13 @@ impl Worker {
             track.codec = codec;
             track.pt = params.pt();
             track.clock_rate = params.spec().clock_rate.get();
+        }
+        if let (Some(level), TrackSource::Microphone) =
+            (packet.header.ext_vals.audio_level, track.info.source)
+        {
+            if let Some(room) = self.rooms.get_mut(&track.room) {
+                room.speaker.observe(owner, level, now);
+            }
         }
         let payload = &packet.payload;
         let m = &self.metrics;

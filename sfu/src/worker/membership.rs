@@ -65,8 +65,14 @@ impl Worker {
         self.participants.remove(&id);
         if let Some(r) = self.rooms.get_mut(&room) {
             r.participants.retain(|p| *p != id);
+            let was_speaker = r.speaker.remove(id);
             if r.participants.is_empty() {
                 self.rooms.remove(&room);
+            } else if was_speaker {
+                self.emit(CoreEvent::ActiveSpeaker {
+                    room,
+                    participant: None,
+                });
             }
         }
         self.failed.retain(|(p, _)| *p != id);

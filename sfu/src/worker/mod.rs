@@ -19,6 +19,7 @@ use str0m::net::{Protocol, Receive, Transmit};
 use str0m::{Event, IceConnectionState, Input};
 use tokio::sync::mpsc;
 
+use crate::active_speaker::SpeakerDetector;
 use crate::api::{CoreEvent, PeerState};
 use crate::ids::{ParticipantId, RoomId, TrackId};
 use crate::metrics::WorkerMetrics;
@@ -27,8 +28,8 @@ use crate::peer::{Peer, PeerKey};
 use crate::timer_queue::TimerQueue;
 use crate::track::Track;
 
-/// How often rooms are swept: layers that stopped, peers that never connected.
-const HOUSEKEEPING_INTERVAL: Duration = Duration::from_millis(250);
+/// How often rooms are swept: speakers, layers that stopped, peers that never connected.
+const HOUSEKEEPING_INTERVAL: Duration = Duration::from_millis(100);
 /// A peer that has not connected by then is given up.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -45,6 +46,7 @@ pub struct WorkerConfig {
 pub(crate) struct Room {
     pub participants: Vec<ParticipantId>,
     pub tracks: Vec<TrackId>,
+    pub speaker: SpeakerDetector,
 }
 
 pub struct Worker {
@@ -310,6 +312,18 @@ impl Worker {
         for owner in stale {
             self.failed
                 .push((owner, "connection not established in time".to_string()));
+        }
+        let mut speakers = Vec::new();
+        for (id, room) in &mut self.rooms {
+            if let Some(who) = room.speaker.tick(now) {
+                speakers.push((*id, who));
+            }
+        }
+        for (room, who) in speakers {
+            self.emit(CoreEvent::ActiveSpeaker {
+                room,
+                participant: Some(who),
+            });
         }
         let tracks: Vec<TrackId> = self.tracks.keys().copied().collect();
         for track in tracks {

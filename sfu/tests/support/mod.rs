@@ -16,7 +16,7 @@ use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::format::Codec as Str0mCodec;
 use str0m::media::{Direction, MediaKind as Str0mKind, Mid, Rid, Simulcast, SimulcastLayer};
 use str0m::net::{Protocol, Receive};
-use str0m::rtp::{RtpWrite, SeqNo};
+use str0m::rtp::{ExtensionValues, RtpWrite, SeqNo};
 use str0m::{Candidate, Event, Input, Output, Rtc};
 use tokio::sync::{mpsc, oneshot};
 
@@ -50,6 +50,8 @@ pub struct Client {
     pub lines: HashMap<Mid, TrackId>,
     pub video_mid: Option<Mid>,
     pub audio_mid: Option<Mid>,
+    /// Audio level sent in every audio packet, in dBov (-127 is silence).
+    pub voice_level: i8,
     pending: Option<SdpPendingOffer>,
     force_key: [bool; 3],
     step: u64,
@@ -135,6 +137,7 @@ impl World {
             lines: HashMap::new(),
             video_mid: None,
             audio_mid: None,
+            voice_level: -127,
             pending: None,
             force_key: [true; 3],
             step: 0,
@@ -360,11 +363,14 @@ impl World {
             let seq = client.seq[3];
             client.seq[3] += 1;
             let payload = vec![0xf8, 0xff, 0xfe, 255, 0, 0, 0, 0];
-            writes.push((
-                audio,
-                None,
-                RtpWrite::new(opus, SeqNo::from(seq), (step * 240) as u32, now, payload),
-            ));
+            let ext = ExtensionValues {
+                audio_level: Some(client.voice_level),
+                voice_activity: Some(client.voice_level > -60),
+                ..Default::default()
+            };
+            let write = RtpWrite::new(opus, SeqNo::from(seq), (step * 240) as u32, now, payload)
+                .ext_vals(ext);
+            writes.push((audio, None, write));
         }
         if step.is_multiple_of(7) {
             let frame = step / 7;

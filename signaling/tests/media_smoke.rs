@@ -2,12 +2,13 @@
 //! server (ICE-lite on the worker's UDP port, DTLS, SRTP) and a str0m
 //! subscriber that joined through signaling receives it. The client library
 //! in `loadtest/` carries the thorough media tests; this one shows that the
-//! signaling glue (candidates, offers, answers) gives peers that connect.
+//! signaling glue (candidates, offers, answers) gives peers that connect, and
+//! that a client sending every kind of bad input does not disturb the flow.
 
 mod support;
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -27,18 +28,19 @@ async fn peer_socket() -> (UdpSocket, SocketAddr) {
     (socket, addr)
 }
 
-/// Run a peer's I/O until `stop`; `tick` runs every 20 ms; returns the media
-/// packets received, by mid.
+/// Run a peer's I/O until `stop`; `tick` runs every 20 ms; counts the media
+/// packets received on `count_mid`.
 async fn drive(
     mut rtc: Rtc,
     socket: UdpSocket,
     mut tick: impl FnMut(&mut Rtc, u64) + Send,
     stop: Arc<AtomicBool>,
     deadline: Instant,
-) -> Vec<Mid> {
+    count_mid: Option<Mid>,
+    received: Arc<AtomicUsize>,
+) {
     let local = socket.local_addr().unwrap();
     let mut buf = vec![0u8; 2048];
-    let mut received = Vec::new();
     let mut next_tick = Instant::now();
     let mut ticks = 0;
     while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
@@ -48,7 +50,11 @@ async fn drive(
                 Output::Transmit(t) => {
                     let _ = socket.send_to(&t.contents, t.destination).await;
                 }
-                Output::Event(Event::MediaData(d)) => received.push(d.mid),
+                Output::Event(Event::MediaData(d)) => {
+                    if Some(d.mid) == count_mid {
+                        received.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
                 Output::Event(_) => {}
             }
         };
@@ -70,11 +76,10 @@ async fn drive(
             tick(&mut rtc, ticks);
         }
     }
-    received
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn audio_flows_from_a_publisher_to_a_subscriber() {
+async fn audio_flows_and_bad_input_does_not_disturb_it() {
     let s = server(ServerConfig::default()).await;
     let deadline = Instant::now() + Duration::from_secs(20);
     let stop = Arc::new(AtomicBool::new(false));
@@ -120,7 +125,15 @@ async fn audio_flows_from_a_publisher_to_a_subscriber() {
             let _ = w.write(pt, Instant::now(), time, vec![0xf8, 0xff, 0xfe, 1, 2, 3]);
         }
     };
-    let publishing = tokio::spawn(drive(rtc, pub_socket, send_audio, stop.clone(), deadline));
+    let publishing = tokio::spawn(drive(
+        rtc,
+        pub_socket,
+        send_audio,
+        stop.clone(),
+        deadline,
+        None,
+        Arc::default(),
+    ));
 
     // The subscriber: answers the server's offer carrying the track.
     let mut subscriber = Client::connect(&s).await;
@@ -147,13 +160,15 @@ async fn audio_flows_from_a_publisher_to_a_subscriber() {
         .await;
     assert_eq!(subscriber.recv_type("ok").await["req"], "a");
 
-    let stop_sub = Arc::new(AtomicBool::new(false));
+    let received = Arc::new(AtomicUsize::new(0));
     let receiving = tokio::spawn(drive(
         rtc,
         sub_socket,
         |_, _| {},
-        stop_sub.clone(),
+        stop.clone(),
         deadline,
+        Some(mid),
+        received.clone(),
     ));
     // Let audio flow for a while, then look at what arrived.
     let started = Instant::now();
@@ -173,15 +188,56 @@ async fn audio_flows_from_a_publisher_to_a_subscriber() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    stop_sub.store(true, Ordering::Relaxed);
-    stop.store(true, Ordering::Relaxed);
-    let got = receiving.await.unwrap();
-    publishing.await.unwrap();
-    let on_track = got.iter().filter(|m| **m == mid).count();
+    let before = received.load(Ordering::Relaxed);
+    assert!(before >= 20, "the subscriber got {before} audio packets");
+
+    // Meanwhile a client in the same room sends every kind of bad input.
+    let mut troll = Client::connect(&s).await;
+    troll.send_text("{oops".into()).await;
+    troll.expect_error("bad_message").await;
+    troll.send(json!({"type": "chat", "text": "hi"})).await;
+    troll.expect_error("not_joined").await;
+    troll.join("smoke", "troll").await;
+    troll.send(json!({"type": "warp"})).await;
+    troll.expect_error("bad_message").await;
+    troll.send_binary(vec![0; 100]).await;
+    troll.expect_error("bad_message").await;
+    troll.send_text("x".repeat(70 * 1024)).await;
+    troll.expect_error("message_too_large").await;
+    troll
+        .send(json!({"type": "publish_offer", "sdp": "garbage"}))
+        .await;
+    troll.expect_error("bad_sdp").await;
+    troll
+        .send(json!({"type": "subscribe", "track_id": "p999t9", "quality": "low"}))
+        .await;
+    troll.expect_error("unknown_track").await;
+    troll
+        .send(json!({"type": "mute", "track_id": track_id, "muted": true}))
+        .await;
+    troll.expect_error("forbidden").await;
+    troll
+        .send(json!({"type": "set_role", "participant_id": "p1", "role": "attendee"}))
+        .await;
+    troll.expect_error("forbidden").await;
+    troll.send(json!({"type": "join", "room": "smoke"})).await;
+    troll.expect_error("already_joined").await;
+    for _ in 0..400 {
+        troll.send(json!({"type": "ping"})).await;
+    }
+    let seen = troll.expect_closed().await;
+    assert!(seen.iter().any(|m| m["code"] == "rate_limited"));
+
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after = received.load(Ordering::Relaxed);
     assert!(
-        on_track >= 20,
-        "the subscriber got {on_track} audio packets"
+        after >= before + 20,
+        "audio kept flowing during the abuse: {before} then {after} packets"
     );
+    // The subscriber saw the troll come and go, and nothing else.
+    subscriber.assert_alive().await;
+    stop.store(true, Ordering::Relaxed);
+    receiving.await.unwrap();
+    publishing.await.unwrap();
     s.shutdown().await;
 }

@@ -264,3 +264,62 @@ async fn a_client_that_does_not_read_is_dropped_without_slowing_the_room() {
     drop(sleeper);
     s.shutdown().await;
 }
+
+#[tokio::test]
+async fn core_events_reach_the_right_clients() {
+    use relais_sfu::{CoreEvent, ParticipantId, TrackId};
+    use relais_signaling::dispatcher::route;
+
+    let s = server(ServerConfig::default()).await;
+    let mut a = Client::connect(&s).await;
+    let a_id: ParticipantId = a.join("r", "a").await["participant_id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let mut b = Client::connect(&s).await;
+    let b_id: ParticipantId = b.join("r", "b").await["participant_id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    a.recv_type("participant_joined").await;
+
+    let track = TrackId {
+        owner: a_id,
+        index: 0,
+    };
+    route(
+        s.state(),
+        CoreEvent::LayerSwitched {
+            participant: b_id,
+            track,
+            layer: Some(1),
+        },
+    );
+    let m = b.recv_type("layer_changed").await;
+    assert_eq!(m["track_id"], track.to_string());
+    assert_eq!(m["layer"], 1);
+
+    route(
+        s.state(),
+        CoreEvent::ParticipantFailed {
+            participant: a_id,
+            reason: "ICE timed out".into(),
+        },
+    );
+    let seen = a.expect_closed().await;
+    assert!(
+        seen.iter()
+            .any(|m| m["type"] == "closing" && m["reason"] == "failed"),
+        "{seen:?}"
+    );
+    assert!(
+        !seen.iter().any(|m| m["type"] == "layer_changed"),
+        "layer_changed went only to its subscriber"
+    );
+    let left = b.recv_type("participant_left").await;
+    assert_eq!(left["participant_id"], a_id.to_string());
+    assert_eq!(left["reason"], "failed");
+    s.shutdown().await;
+}

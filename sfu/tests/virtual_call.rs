@@ -482,3 +482,75 @@ fn the_dominant_speaker_follows_the_voice_without_flicker() {
     });
     assert_eq!(speakers(&w).last(), Some(&None), "the speaker left");
 }
+
+#[test]
+fn a_renegotiation_that_stops_a_line_ends_its_track() {
+    let mut w = World::new();
+    let publisher = w.join(true);
+    let sub = w.join(true);
+    let answer = w.publish(publisher).unwrap();
+    w.run(secs(1));
+    let audio = answer
+        .tracks
+        .iter()
+        .find(|(_, t)| t.kind == MediaKind::Audio)
+        .unwrap()
+        .1
+        .id;
+    // The publisher stops its audio line and offers again.
+    let mid = w.client(publisher).audio_mid.unwrap();
+    let rtc = w.clients[publisher].publish.as_mut().unwrap();
+    let mut api = rtc.sdp_api();
+    api.set_direction(mid, str0m::media::Direction::Inactive);
+    let (offer, pending) = api.apply().unwrap();
+    let id = w.client(publisher).id;
+    let sdp = offer.to_sdp_string();
+    let reply = w
+        .call(|reply| Command::PublishOffer {
+            participant: id,
+            sdp,
+            sources: vec![],
+            reply,
+        })
+        .unwrap();
+    let rtc = w.clients[publisher].publish.as_mut().unwrap();
+    rtc.sdp_api()
+        .accept_answer(
+            pending,
+            str0m::change::SdpAnswer::from_sdp_string(&reply.sdp).unwrap(),
+        )
+        .unwrap();
+    assert!(
+        reply.tracks.iter().all(|(_, t)| t.id != audio),
+        "the answer no longer lists audio"
+    );
+    assert!(!w.worker.snapshot().tracks.contains(&audio));
+    assert!(w
+        .seen
+        .iter()
+        .any(|e| matches!(e, CoreEvent::TrackUnpublished { track, .. } if *track == audio)));
+    let before = w
+        .received_on(
+            sub,
+            answer
+                .tracks
+                .iter()
+                .find(|(_, t)| t.kind == MediaKind::Video)
+                .unwrap()
+                .1
+                .id,
+        )
+        .len();
+    w.run(secs(1));
+    let video = answer
+        .tracks
+        .iter()
+        .find(|(_, t)| t.kind == MediaKind::Video)
+        .unwrap()
+        .1
+        .id;
+    assert!(
+        w.received_on(sub, video).len() > before + 50,
+        "video goes on"
+    );
+}

@@ -97,6 +97,23 @@ impl Worker {
         for mid in offered_mids(sdp) {
             self.publish_line(key, mid, now);
         }
+        // Lines the client stopped sending on end their tracks.
+        let stopped: Vec<TrackId> = match (self.peer(key), self.participants.get(&id)) {
+            (Some(peer), Some(p)) => p
+                .published
+                .iter()
+                .filter(|(mid, _)| {
+                    peer.rtc.media(*mid).is_none_or(|m| {
+                        !matches!(m.direction(), Direction::RecvOnly | Direction::SendRecv)
+                    })
+                })
+                .map(|(_, t)| *t)
+                .collect(),
+            _ => Vec::new(),
+        };
+        for track in stopped {
+            self.remove_track(track, now);
+        }
         self.settle(now);
         let p = self
             .participants

@@ -1,5 +1,7 @@
 //! `relais`: parse flags, start the server, wait for Ctrl-C or SIGTERM, stop.
 
+#![forbid(unsafe_code)]
+
 use clap::Parser;
 use relais_signaling::auth::mint_token;
 use relais_signaling::cli::{Cli, CliCommand, ServeArgs};

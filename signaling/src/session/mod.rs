@@ -156,19 +156,16 @@ impl Session {
                 return Flow::Continue;
             }
         };
-        if let ClientMessage::Leave { req } = msg {
-            if self.joined.is_none() {
-                self.send_error(req, not_joined());
-                return Flow::Continue;
-            }
-            self.reply_ok(req);
-            return Flow::Stop("left");
-        }
+        let leaving = matches!(msg, ClientMessage::Leave { .. });
         match self.handle(msg).await {
-            Ok(Some(reply)) => {
-                self.outbox.send(&reply);
+            Ok(reply) => {
+                if let Some(reply) = reply {
+                    self.outbox.send(&reply);
+                }
+                if leaving {
+                    return Flow::Stop("left");
+                }
             }
-            Ok(None) => {}
             Err(e) => self.send_error(req, e),
         }
         Flow::Continue
@@ -196,7 +193,11 @@ impl Session {
                 Ok(None)
             }
             M::Ping { req } => Ok(Some(ServerMessage::Pong { req })),
-            M::Leave { .. } => unreachable!("handled in on_text"),
+            M::Leave { req } => {
+                // The connection ends after this reply (see `on_text`).
+                self.joined()?;
+                Ok(ok(req))
+            }
             M::PublishOffer { req, sdp, sources } => self.publish_offer(req, sdp, sources).await,
             M::SubscribeAnswer { req, sdp } => self.subscribe_answer(req, sdp).await,
             M::Subscribe {
@@ -248,12 +249,6 @@ impl Session {
         make: impl FnOnce(Reply<Result<T, SfuError>>) -> Command,
     ) -> Result<T, SignalError> {
         Ok(self.state.sfu.worker(room.worker).call(make).await??)
-    }
-
-    fn reply_ok(&self, req: Option<String>) {
-        if let Some(reply) = ok(req) {
-            self.outbox.send(&reply);
-        }
     }
 
     fn send_error(&self, req: Option<String>, e: SignalError) {

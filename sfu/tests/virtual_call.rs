@@ -554,3 +554,49 @@ fn a_renegotiation_that_stops_a_line_ends_its_track() {
         "video goes on"
     );
 }
+
+#[test]
+fn h264_simulcast_switches_at_idr_frames() {
+    let mut w = World::new();
+    let publisher = w.join(true);
+    let sub = w.join(true);
+    w.clients[publisher].codec = str0m::format::Codec::H264;
+    let video = w
+        .publish(publisher)
+        .unwrap()
+        .tracks
+        .into_iter()
+        .find(|(_, t)| t.kind == MediaKind::Video)
+        .unwrap()
+        .1;
+    assert_eq!((video.codec.as_str(), video.layers), ("H264", 3));
+    let sub_id = w.client(sub).id;
+    w.run(secs(1));
+    w.call(|reply| Command::Subscribe {
+        participant: sub_id,
+        track: video.id,
+        request: LayerRequest::Quality(Quality::Low),
+        reply,
+    })
+    .unwrap();
+    w.run(secs(1));
+    let rx = w.received_on(sub, video.id);
+    let mut runs: Vec<(u8, bool)> = Vec::new();
+    for r in &rx {
+        if runs.last().map(|l| l.0) != Some(r.layer) {
+            runs.push((r.layer, r.keyframe));
+        }
+    }
+    assert_eq!(
+        runs,
+        [(2, true), (0, true)],
+        "high first, then low, each from an IDR"
+    );
+    for pair in rx.windows(2) {
+        assert_eq!(
+            pair[1].seq,
+            pair[0].seq + 1,
+            "continuous sequence at {pair:?}"
+        );
+    }
+}

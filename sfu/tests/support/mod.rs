@@ -52,6 +52,8 @@ pub struct Client {
     pub audio_mid: Option<Mid>,
     /// Audio level sent in every audio packet, in dBov (-127 is silence).
     pub voice_level: i8,
+    /// The video codec this client publishes.
+    pub codec: Str0mCodec,
     pending: Option<SdpPendingOffer>,
     force_key: [bool; 3],
     step: u64,
@@ -138,6 +140,7 @@ impl World {
             video_mid: None,
             audio_mid: None,
             voice_level: -127,
+            codec: Str0mCodec::Vp8,
             pending: None,
             force_key: [true; 3],
             step: 0,
@@ -149,7 +152,14 @@ impl World {
 
     /// Offer simulcast VP8 (3 layers) and audio from client `c`.
     pub fn publish(&mut self, c: usize) -> Result<PublishAnswer, SfuError> {
-        let mut rtc = Rtc::builder().set_rtp_mode(true).build(self.now);
+        let builder = match self.clients[c].codec {
+            Str0mCodec::H264 => Rtc::builder()
+                .clear_codecs()
+                .enable_h264(true)
+                .enable_opus(true, false),
+            _ => Rtc::builder(),
+        };
+        let mut rtc = builder.set_rtp_mode(true).build(self.now);
         rtc.add_local_candidate(Candidate::host(self.clients[c].addr, "udp").unwrap());
         let mut api = rtc.sdp_api();
         let simulcast = Simulcast {
@@ -348,9 +358,10 @@ impl World {
         }
         client.step += 1;
         let step = client.step; // counts 5 ms steps
-        let vp8 = rtc
+        let codec = client.codec;
+        let video_pt = rtc
             .codec_config()
-            .find(|p| p.spec().codec == Str0mCodec::Vp8)
+            .find(|p| p.spec().codec == codec)
             .unwrap()
             .pt();
         let opus = rtc
@@ -376,13 +387,16 @@ impl World {
             let frame = step / 7;
             for layer in 0..3 {
                 let key = std::mem::take(&mut client.force_key[layer]) || frame % 90 == 1;
-                let packets = vp8_frame(layer as u8, frame as u16, key, 2 + layer);
+                let packets = match codec {
+                    Str0mCodec::H264 => h264_frame(layer as u8, key, 2 + layer),
+                    _ => vp8_frame(layer as u8, frame as u16, key, 2 + layer),
+                };
                 let n = packets.len();
                 for (i, payload) in packets.into_iter().enumerate() {
                     let seq = client.seq[layer];
                     client.seq[layer] += 1;
                     let ts = 5000 * (layer as u32 + 1) + (frame as u32) * 3000;
-                    let write = RtpWrite::new(vp8, SeqNo::from(seq), ts, now, payload)
+                    let write = RtpWrite::new(video_pt, SeqNo::from(seq), ts, now, payload)
                         .marker(i + 1 == n)
                         .nackable(true);
                     writes.push((video, Some(Rid::from(RIDS[layer])), write));
@@ -485,6 +499,24 @@ pub fn vp8_frame(layer: u8, picture_id: u16, key: bool, packets: usize) -> Vec<V
                 p.extend_from_slice(&w.to_le_bytes());
                 p.extend_from_slice(&h.to_le_bytes());
             }
+            p.extend_from_slice(b"RLAY");
+            p.push(layer);
+            p.push(key as u8);
+            p.resize(p.len() + 200, 0);
+            p
+        })
+        .collect()
+}
+
+/// An H.264 frame as `packets` RTP payloads: an IDR (keyframe) or non-IDR
+/// slice, fragmented as FU-A, carrying the layer tag.
+pub fn h264_frame(layer: u8, key: bool, packets: usize) -> Vec<Vec<u8>> {
+    let nal_type = if key { 5 } else { 1 };
+    (0..packets)
+        .map(|i| {
+            let start = if i == 0 { 0x80 } else { 0 };
+            let end = if i + 1 == packets { 0x40 } else { 0 };
+            let mut p = vec![0x60 | 28, start | end | nal_type];
             p.extend_from_slice(b"RLAY");
             p.push(layer);
             p.push(key as u8);

@@ -92,3 +92,65 @@ where
     kill.notify_one();
     let _ = sink.close().await;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outbox::encode;
+    use crate::protocol::ServerMessage;
+    use std::sync::Mutex;
+
+    /// A sink that records what it is given, or fails every write.
+    fn recording(fail: bool) -> (impl Sink<Message> + Unpin, Arc<Mutex<Vec<Message>>>) {
+        let written = Arc::new(Mutex::new(Vec::new()));
+        let sink = futures_util::sink::unfold(written.clone(), move |w, msg: Message| async move {
+            if fail {
+                return Err(());
+            }
+            w.lock().unwrap().push(msg);
+            Ok(w)
+        });
+        (Box::pin(sink), written)
+    }
+
+    #[tokio::test]
+    async fn the_sender_writes_in_order_and_stops_at_close() {
+        let (sink, written) = recording(false);
+        let (outbox, rx, kill) = Outbox::new(8);
+        outbox.send(&ServerMessage::Pong { req: None });
+        outbox.close("removed");
+        outbox.send(&ServerMessage::Pong {
+            req: Some("late".into()),
+        });
+        tokio::time::timeout(Duration::from_secs(1), send_loop(sink, rx, kill.clone()))
+            .await
+            .expect("the sender stops at the close");
+        tokio::time::timeout(Duration::from_secs(1), kill.notified())
+            .await
+            .expect("and tells the receiving side");
+        assert_eq!(
+            *written.lock().unwrap(),
+            vec![
+                Message::Text(encode(&ServerMessage::Pong { req: None })),
+                Message::Text(encode(&ServerMessage::Closing {
+                    reason: "removed".into()
+                })),
+                Message::Close(None),
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_broken_socket_stops_the_sender() {
+        let (sink, written) = recording(true);
+        let (outbox, rx, kill) = Outbox::new(8);
+        outbox.send(&ServerMessage::Pong { req: None });
+        tokio::time::timeout(Duration::from_secs(1), send_loop(sink, rx, kill.clone()))
+            .await
+            .expect("the sender gives up on a broken socket");
+        tokio::time::timeout(Duration::from_secs(1), kill.notified())
+            .await
+            .expect("and tells the receiving side");
+        assert!(written.lock().unwrap().is_empty());
+    }
+}

@@ -265,3 +265,46 @@ async fn promotion_lets_an_attendee_publish_and_demotion_ends_its_tracks() {
     assert!(snapshot.tracks.is_empty(), "{snapshot:?}");
     s.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_attendees_join_a_webinar_at_once() {
+    let s = server(ServerConfig::default()).await;
+    let mut host = Client::connect(&s).await;
+    host.join_with(json!({"type": "join", "room": "big", "mode": "webinar", "name": "host"}))
+        .await;
+    let (_rtc, _pending, sdp, _, _) = publish_offer(40004);
+    host.send(json!({"type": "publish_offer", "sdp": sdp}))
+        .await;
+    let answer = host.recv_type("publish_answer").await;
+    let published = track_ids(&answer["tracks"]);
+
+    let mut joins = Vec::new();
+    for i in 0..50 {
+        let mut c = Client::connect(&s).await;
+        joins.push(tokio::spawn(async move {
+            let j = c.join("big", &format!("attendee {i}")).await;
+            assert_eq!(j["role"], "attendee");
+            let offer = c.recv_type("subscribe_offer").await;
+            let mut rtc = subscriber();
+            let sdp = answer_subscribe(&mut rtc, &offer);
+            c.send(json!({"type": "subscribe_answer", "req": "a", "sdp": sdp}))
+                .await;
+            ok_for(&mut c, "a").await;
+            (track_ids(&offer["tracks"]), c)
+        }));
+    }
+    let mut clients = Vec::new();
+    for j in joins {
+        let (tracks, c) = j.await.unwrap();
+        assert_eq!(tracks, published);
+        clients.push(c);
+    }
+    for _ in 0..50 {
+        host.recv_type("participant_joined").await;
+    }
+    assert_eq!(s.state().registry.room("big").unwrap().member_count(), 51);
+    let snapshot = s.sfu().worker(0).inspect().await.unwrap();
+    assert_eq!(snapshot.participants.len(), 51);
+    assert_eq!(snapshot.subscriptions.len(), 100, "50 attendees x 2 tracks");
+    s.shutdown().await;
+}

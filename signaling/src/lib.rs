@@ -19,6 +19,7 @@ pub mod outbox;
 pub mod protocol;
 pub mod rate_limit;
 pub mod registry;
+pub mod room;
 pub mod session;
 pub mod state;
 

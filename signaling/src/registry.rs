@@ -1,23 +1,23 @@
-//! Rooms as signaling knows them: who is in each, with which name and role,
-//! which tracks exist, and the way to reach each member's socket. It lives
-//! off the media path: only signaling tasks touch it, never a media worker.
+//! Every room by name and id, and every participant's room: making rooms on
+//! first join, placing them on the least loaded media worker, taking members
+//! in and out, and closing rooms that stayed empty. It lives off the media
+//! path: only signaling tasks touch it, never a media worker.
 //!
 //! Lock order: a room's mutex may be taken while holding nothing, and the
 //! maps below may be touched while holding a room's mutex, never the reverse.
 //! No lock is ever held across an `.await`.
 
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
-use axum::extract::ws::Utf8Bytes;
 use dashmap::DashMap;
 use relais_sfu::{ParticipantId, RoomId, TrackId};
 
 use crate::error::SignalError;
-use crate::outbox::{encode, Outbound, Outbox, OUTBOX_CAPACITY};
+use crate::outbox::{encode, Outbound, Outbox};
 use crate::protocol::{ErrorCode, ParticipantInfo, Role, RoomMode, ServerMessage, TrackInfo};
-
+use crate::room::Member;
+pub use crate::room::{MemberView, Room};
 pub struct Registry {
     rooms: DashMap<String, Arc<Room>>,
     by_id: DashMap<RoomId, Arc<Room>>,
@@ -27,59 +27,6 @@ pub struct Registry {
     next_room: AtomicU64,
     next_participant: AtomicU64,
 }
-
-pub struct Room {
-    pub id: RoomId,
-    pub name: String,
-    pub mode: RoomMode,
-    /// The media worker that hosts this room.
-    pub worker: usize,
-    state: Mutex<RoomState>,
-}
-
-#[derive(Default)]
-struct RoomState {
-    members: BTreeMap<ParticipantId, Member>,
-    tracks: BTreeMap<TrackId, TrackInfo>,
-    /// Dropped from the registry; a join that finds it must make a new room.
-    closed: bool,
-    /// Bumped on every join, so a grace timer knows if someone came and went.
-    epoch: u64,
-}
-
-struct Member {
-    name: String,
-    role: Role,
-    hand_raised: bool,
-    outbox: Outbox,
-    /// While joining: messages held back until the `joined` reply is out.
-    pending: Option<Vec<Utf8Bytes>>,
-}
-
-impl Member {
-    fn info(&self, id: ParticipantId) -> ParticipantInfo {
-        ParticipantInfo {
-            id: id.to_string(),
-            name: self.name.clone(),
-            role: self.role,
-            hand_raised: self.hand_raised,
-        }
-    }
-
-    fn deliver(&mut self, text: &Utf8Bytes) {
-        match &mut self.pending {
-            Some(p) if p.len() < OUTBOX_CAPACITY => p.push(text.clone()),
-            Some(_) => {
-                tracing::warn!("dropping a joining client with too many messages held back");
-                self.outbox.kill();
-            }
-            None => {
-                self.outbox.push(Outbound::Text(text.clone()));
-            }
-        }
-    }
-}
-
 /// Someone about to join.
 pub struct NewMember {
     pub name: String,
@@ -104,14 +51,6 @@ pub struct Removed {
     /// Tracks of the member still listed in the room.
     pub tracks: Vec<TrackId>,
 }
-
-/// What others may know of a member.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MemberView {
-    pub name: String,
-    pub role: Role,
-}
-
 impl Registry {
     pub fn new(workers: usize) -> Self {
         Registry {
@@ -159,13 +98,12 @@ impl Registry {
     }
 
     fn new_room(&self, name: &str, mode: RoomMode) -> Arc<Room> {
-        let room = Arc::new(Room {
-            id: RoomId(self.next_room.fetch_add(1, Ordering::Relaxed)),
-            name: name.to_string(),
+        let room = Arc::new(Room::new(
+            RoomId(self.next_room.fetch_add(1, Ordering::Relaxed)),
+            name,
             mode,
-            worker: self.least_loaded_worker(),
-            state: Mutex::new(RoomState::default()),
-        });
+            self.least_loaded_worker(),
+        ));
         self.by_id.insert(room.id, room.clone());
         room
     }
@@ -297,125 +235,6 @@ impl Registry {
         true
     }
 }
-
-impl Room {
-    fn lock(&self) -> MutexGuard<'_, RoomState> {
-        // A panic while holding the lock leaves plain data behind; keep going.
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    pub fn member_count(&self) -> usize {
-        self.lock().members.len()
-    }
-
-    pub fn member(&self, id: ParticipantId) -> Option<MemberView> {
-        self.lock().members.get(&id).map(|m| MemberView {
-            name: m.name.clone(),
-            role: m.role,
-        })
-    }
-
-    pub fn members(&self) -> Vec<ParticipantInfo> {
-        self.lock()
-            .members
-            .iter()
-            .map(|(id, m)| m.info(*id))
-            .collect()
-    }
-
-    /// Send to every member except `except`.
-    pub fn broadcast(&self, msg: &ServerMessage, except: Option<ParticipantId>) {
-        let text = encode(msg);
-        let mut st = self.lock();
-        for (id, m) in st.members.iter_mut() {
-            if Some(*id) != except {
-                m.deliver(&text);
-            }
-        }
-    }
-
-    /// Send to one member. False if it is not in the room.
-    pub fn send_to(&self, id: ParticipantId, msg: &ServerMessage) -> bool {
-        let text = encode(msg);
-        match self.lock().members.get_mut(&id) {
-            Some(m) => {
-                m.deliver(&text);
-                true
-            }
-            None => false,
-        }
-    }
-
-    /// Send `closing` to one member and close its socket.
-    pub fn close_member(&self, id: ParticipantId, reason: &str) {
-        if let Some(m) = self.lock().members.get(&id) {
-            m.outbox.close(reason);
-        }
-    }
-
-    /// Send `closing` to every member and close their sockets.
-    pub fn close_all(&self, reason: &str) {
-        for m in self.lock().members.values() {
-            m.outbox.close(reason);
-        }
-    }
-
-    /// Change a member's role; the old role, or `None` if not a member.
-    pub fn set_role(&self, id: ParticipantId, role: Role) -> Option<Role> {
-        let mut st = self.lock();
-        let m = st.members.get_mut(&id)?;
-        Some(std::mem::replace(&mut m.role, role))
-    }
-
-    pub fn set_hand(&self, id: ParticipantId, raised: bool) -> bool {
-        match self.lock().members.get_mut(&id) {
-            Some(m) => {
-                m.hand_raised = raised;
-                true
-            }
-            None => false,
-        }
-    }
-
-    pub fn tracks(&self) -> Vec<TrackInfo> {
-        self.lock().tracks.values().cloned().collect()
-    }
-
-    pub fn has_track(&self, id: TrackId) -> bool {
-        self.lock().tracks.contains_key(&id)
-    }
-
-    pub fn tracks_of(&self, owner: ParticipantId) -> Vec<TrackId> {
-        self.lock()
-            .tracks
-            .keys()
-            .filter(|t| t.owner == owner)
-            .copied()
-            .collect()
-    }
-
-    /// Record a track. False if the room is closed.
-    pub fn add_track(&self, id: TrackId, info: TrackInfo) -> bool {
-        let mut st = self.lock();
-        if st.closed {
-            return false;
-        }
-        st.tracks.insert(id, info);
-        true
-    }
-
-    /// Forget a track. False if it was not listed.
-    pub fn remove_track(&self, id: TrackId) -> bool {
-        self.lock().tracks.remove(&id).is_some()
-    }
-
-    pub fn set_track_muted(&self, id: TrackId, muted: bool) {
-        if let Some(t) = self.lock().tracks.get_mut(&id) {
-            t.muted = muted;
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -301,6 +301,19 @@ async fn core_events_reach_the_right_clients() {
     assert_eq!(m["track_id"], track.to_string());
     assert_eq!(m["layer"], 1);
 
+    let room = s.state().registry.room("r").unwrap().id;
+    route(
+        s.state(),
+        CoreEvent::ActiveSpeaker {
+            room,
+            participant: Some(a_id),
+        },
+    );
+    for c in [&mut a, &mut b] {
+        let m = c.recv_type("active_speaker").await;
+        assert_eq!(m["participant_id"], a_id.to_string());
+    }
+
     route(
         s.state(),
         CoreEvent::ParticipantFailed {

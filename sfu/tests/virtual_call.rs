@@ -281,7 +281,12 @@ fn garbage_offers_and_answers_get_errors_and_the_stream_keeps_flowing() {
             sources: vec![],
             reply,
         });
-        assert!(matches!(r, Err(SfuError::BadSdp(_))), "{r:?}");
+        match r {
+            Err(SfuError::BadSdp(msg)) => {
+                assert!(!msg.contains("Offset") && msg.len() < 120, "{msg}")
+            }
+            other => panic!("{other:?}"),
+        }
     }
     let r = w.call(|reply| Command::SubscriberAnswer {
         participant: sub_id,

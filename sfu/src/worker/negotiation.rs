@@ -44,7 +44,7 @@ impl Worker {
                 "larger than {MAX_SDP_BYTES} bytes"
             )));
         }
-        let offer = SdpOffer::from_sdp_string(sdp).map_err(|e| SfuError::BadSdp(e.to_string()))?;
+        let offer = SdpOffer::from_sdp_string(sdp).map_err(|_| unparseable(sdp))?;
         let lines = sdp
             .lines()
             .filter(|l| l.starts_with("m=audio") || l.starts_with("m=video"));
@@ -338,8 +338,7 @@ impl Worker {
                 "larger than {MAX_SDP_BYTES} bytes"
             )));
         }
-        let answer =
-            SdpAnswer::from_sdp_string(sdp).map_err(|e| SfuError::BadSdp(e.to_string()))?;
+        let answer = SdpAnswer::from_sdp_string(sdp).map_err(|_| unparseable(sdp))?;
         let key = p.subscribe.ok_or(SfuError::NoPendingOffer)?;
         let (pending, added) = p.negotiation.pending.take().expect("checked above");
         let accepted = self.mutate_peer(key, |rtc| {
@@ -428,4 +427,26 @@ fn offered_mids(sdp: &str) -> Vec<Mid> {
         }
     }
     mids
+}
+
+/// The error for SDP that does not parse. str0m's parser error names internal
+/// offsets, which mean nothing to a client; say where the text goes wrong instead.
+fn unparseable(sdp: &str) -> SfuError {
+    if sdp.trim().is_empty() {
+        return SfuError::BadSdp("the SDP is empty".into());
+    }
+    if !sdp.starts_with("v=0") {
+        return SfuError::BadSdp("the SDP does not start with v=0".into());
+    }
+    let odd = sdp
+        .lines()
+        .enumerate()
+        .find(|(_, l)| !l.is_empty() && (l.len() < 2 || l.as_bytes()[1] != b'='));
+    match odd {
+        Some((n, line)) => {
+            let shown: String = line.chars().take(40).collect();
+            SfuError::BadSdp(format!("line {} is not an SDP line: {shown:?}", n + 1))
+        }
+        None => SfuError::BadSdp("the SDP could not be parsed".into()),
+    }
 }

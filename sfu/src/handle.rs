@@ -9,6 +9,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::api::{Command, CoreEvent, Reply, SfuConfig, SfuError, WorkerSnapshot};
 use crate::metrics::{MetricsSnapshot, WorkerMetrics};
+use crate::worker_thread;
 
 /// One running media worker.
 pub struct WorkerHandle {
@@ -60,23 +61,42 @@ impl Sfu {
     /// workers arrive on the returned receiver.
     pub fn start(config: SfuConfig) -> io::Result<(Sfu, mpsc::UnboundedReceiver<CoreEvent>)> {
         let (events_tx, events_rx) = mpsc::unbounded_channel();
-        let mut workers = Vec::with_capacity(config.workers);
-        for index in 0..config.workers.max(1) {
+        let count = config.workers.max(1);
+        // Every worker's socket and poller first, so that each can be given
+        // the others' queues and wakers.
+        let prepared = (0..count)
+            .map(|i| worker_thread::prepare(i, &config))
+            .collect::<io::Result<Vec<_>>>()?;
+        let queues: Vec<_> = (0..count)
+            .map(|_| crossbeam_channel::bounded(worker_thread::RELAY_QUEUE))
+            .collect();
+        let links: Vec<_> = queues
+            .iter()
+            .zip(&prepared)
+            .map(|((tx, _), p)| (tx.clone(), p.waker.clone()))
+            .collect();
+        let mut workers = Vec::with_capacity(count);
+        for ((index, prepared), (_, inbox)) in prepared.into_iter().enumerate().zip(queues) {
             let (commands_tx, commands_rx) = mpsc::channel(config.command_queue.max(1));
             let metrics = Arc::new(WorkerMetrics::default());
-            let spawned = crate::worker_thread::spawn(
-                index,
-                &config,
+            let waker = prepared.waker.clone();
+            let relay = worker_thread::RelayLinks {
+                inbox,
+                workers: links.clone(),
+            };
+            let thread = worker_thread::start(
+                prepared,
                 commands_rx,
                 events_tx.clone(),
                 metrics.clone(),
+                relay,
             )?;
             workers.push(WorkerHandle {
                 index,
                 commands: commands_tx,
-                waker: spawned.waker,
+                waker,
                 metrics,
-                thread: std::sync::Mutex::new(Some(spawned.thread)),
+                thread: std::sync::Mutex::new(Some(thread)),
             });
         }
         Ok((Sfu { workers, config }, events_rx))

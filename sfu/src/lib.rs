@@ -20,6 +20,7 @@ pub mod layer_selector;
 pub mod metrics;
 mod participant;
 mod peer;
+pub mod relay;
 pub mod socket;
 mod timer_queue;
 mod track;

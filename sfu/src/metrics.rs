@@ -21,6 +21,10 @@ pub struct WorkerMetrics {
     pub unroutable_datagrams: AtomicU64,
     /// Peers dropped after a panic inside their state machine.
     pub peer_panics: AtomicU64,
+    /// Datagrams dropped because the socket's send buffer was full.
+    pub send_dropped: AtomicU64,
+    /// Messages to another worker dropped because its queue was full.
+    pub relay_dropped: AtomicU64,
     pub rooms: AtomicU64,
     pub participants: AtomicU64,
     pub published_tracks: AtomicU64,
@@ -40,6 +44,8 @@ pub struct MetricsSnapshot {
     pub layer_switches: u64,
     pub unroutable_datagrams: u64,
     pub peer_panics: u64,
+    pub send_dropped: u64,
+    pub relay_dropped: u64,
     pub rooms: u64,
     pub participants: u64,
     pub published_tracks: u64,
@@ -67,6 +73,8 @@ impl WorkerMetrics {
             layer_switches: self.layer_switches.load(Relaxed),
             unroutable_datagrams: self.unroutable_datagrams.load(Relaxed),
             peer_panics: self.peer_panics.load(Relaxed),
+            send_dropped: self.send_dropped.load(Relaxed),
+            relay_dropped: self.relay_dropped.load(Relaxed),
             rooms: self.rooms.load(Relaxed),
             participants: self.participants.load(Relaxed),
             published_tracks: self.published_tracks.load(Relaxed),
@@ -87,6 +95,8 @@ impl std::ops::AddAssign for MetricsSnapshot {
         self.layer_switches += o.layer_switches;
         self.unroutable_datagrams += o.unroutable_datagrams;
         self.peer_panics += o.peer_panics;
+        self.send_dropped += o.send_dropped;
+        self.relay_dropped += o.relay_dropped;
         self.rooms += o.rooms;
         self.participants += o.participants;
         self.published_tracks += o.published_tracks;

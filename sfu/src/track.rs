@@ -10,6 +10,7 @@ use crate::codec::Codec;
 use crate::ids::{ParticipantId, RoomId};
 use crate::keyframe_throttle::KeyframeThrottle;
 use crate::layer_selector::LayerView;
+use crate::relay::WorkerIndex;
 
 /// A layer with no packet for this long counts as stopped.
 pub const LAYER_TIMEOUT: Duration = Duration::from_millis(1500);
@@ -21,10 +22,19 @@ pub struct LayerState {
     pub height: u32,
 }
 
+/// Where a track's packets come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// A publisher on this worker, on this m-line of its connection.
+    Local { mid: Mid },
+    /// Relayed from the worker that has the publisher.
+    Remote { worker: WorkerIndex },
+}
+
 pub struct Track {
     pub info: TrackInfo,
     pub room: RoomId,
-    pub mid: Mid,
+    pub origin: Origin,
     /// Codec of the payload type the publisher sends now.
     pub codec: Codec,
     pub pt: Pt,

@@ -1,6 +1,6 @@
 //! The thread around one media worker: it owns the UDP socket, reads the
-//! clock, waits in `mio` for a datagram, a command or the next deadline,
-//! and sends what the worker wrote to its outbox.
+//! clock, waits in `mio` for a datagram, a command, a message from another
+//! worker or the next deadline, and sends what the worker wrote to its outboxes.
 
 use std::io::{self, ErrorKind};
 use std::net::SocketAddr;
@@ -8,32 +8,41 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use crossbeam_channel::{Receiver, Sender, TrySendError};
 use mio::{Events, Interest, Poll, Token, Waker};
 use tokio::sync::mpsc;
 
 use crate::api::{Command, CoreEvent, SfuConfig};
 use crate::metrics::WorkerMetrics;
+use crate::relay::{RelayMsg, WorkerIndex};
 use crate::worker::{Worker, WorkerConfig};
 
 const SOCKET: Token = Token(0);
 const WAKER: Token = Token(1);
-/// Datagrams read before the worker looks at its commands and timers again.
+/// Datagrams (or relayed messages) handled before the worker looks at its
+/// commands and timers again.
 const READ_BATCH: usize = 256;
 /// Largest datagram read.
 const MAX_DATAGRAM: usize = 2048;
+/// Messages another worker may queue here before new ones are dropped.
+pub(crate) const RELAY_QUEUE: usize = 16 * 1024;
 
-pub(crate) struct Spawned {
+/// A worker whose socket and poller exist, not yet running.
+pub(crate) struct Prepared {
+    config: WorkerConfig,
+    poll: Poll,
+    socket: mio::net::UdpSocket,
     pub waker: Arc<Waker>,
-    pub thread: JoinHandle<()>,
 }
 
-pub(crate) fn spawn(
-    index: usize,
-    config: &SfuConfig,
-    commands: mpsc::Receiver<Command>,
-    events: mpsc::UnboundedSender<CoreEvent>,
-    metrics: Arc<WorkerMetrics>,
-) -> io::Result<Spawned> {
+/// How a worker reaches the others.
+pub(crate) struct RelayLinks {
+    pub inbox: Receiver<(WorkerIndex, RelayMsg)>,
+    /// Every worker's queue and waker, by index (its own included, unused).
+    pub workers: Vec<(Sender<(WorkerIndex, RelayMsg)>, Arc<Waker>)>,
+}
+
+pub(crate) fn prepare(index: usize, config: &SfuConfig) -> io::Result<Prepared> {
     let port = if config.media_port == 0 {
         0
     } else {
@@ -47,21 +56,42 @@ pub(crate) fn spawn(
     poll.registry()
         .register(&mut socket, SOCKET, Interest::READABLE)?;
     let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
-    let worker_config = WorkerConfig {
-        index,
-        candidate,
-        max_tracks_per_participant: config.max_tracks_per_participant,
-    };
     tracing::info!(worker = index, %bound, %candidate, "media worker listening");
-    let thread = std::thread::Builder::new()
+    Ok(Prepared {
+        config: WorkerConfig {
+            index,
+            workers: config.workers.max(1),
+            candidate,
+            max_tracks_per_participant: config.max_tracks_per_participant,
+        },
+        poll,
+        socket,
+        waker,
+    })
+}
+
+pub(crate) fn start(
+    prepared: Prepared,
+    commands: mpsc::Receiver<Command>,
+    events: mpsc::UnboundedSender<CoreEvent>,
+    metrics: Arc<WorkerMetrics>,
+    links: RelayLinks,
+) -> io::Result<JoinHandle<()>> {
+    let index = prepared.config.index;
+    std::thread::Builder::new()
         .name(format!("relais-media-{index}"))
         .spawn(move || {
-            let worker = Worker::new(worker_config, events, metrics, Instant::now());
-            if let Err(e) = run(worker, poll, socket, commands) {
+            let Prepared {
+                config,
+                poll,
+                socket,
+                ..
+            } = prepared;
+            let worker = Worker::new(config, events, metrics.clone(), Instant::now());
+            if let Err(e) = run(worker, poll, socket, commands, links, &metrics) {
                 tracing::error!(worker = index, error = %e, "media worker stopped");
             }
-        })?;
-    Ok(Spawned { waker, thread })
+        })
 }
 
 fn run(
@@ -69,12 +99,16 @@ fn run(
     mut poll: Poll,
     socket: mio::net::UdpSocket,
     mut commands: mpsc::Receiver<Command>,
+    links: RelayLinks,
+    metrics: &WorkerMetrics,
 ) -> io::Result<()> {
     let mut events = Events::with_capacity(16);
     let mut buf = vec![0u8; MAX_DATAGRAM];
+    let mut to_wake = vec![false; links.workers.len()];
     let mut readable = true;
+    let mut relay_backlog = false;
     loop {
-        let wait = if readable {
+        let wait = if readable || relay_backlog {
             Duration::ZERO
         } else {
             worker
@@ -93,7 +127,7 @@ fn run(
             match commands.try_recv() {
                 Ok(cmd) => {
                     if !worker.handle_command(Instant::now(), cmd) {
-                        flush(&socket, &mut worker);
+                        flush(&socket, &mut worker, &links, &mut to_wake, metrics);
                         return Ok(());
                     }
                 }
@@ -101,11 +135,26 @@ fn run(
                 Err(mpsc::error::TryRecvError::Disconnected) => return Ok(()),
             }
         }
+        relay_backlog = false;
+        for _ in 0..READ_BATCH {
+            match links.inbox.try_recv() {
+                Ok((from, msg)) => worker.handle_relay(Instant::now(), from, msg),
+                Err(_) => break,
+            }
+            relay_backlog = !links.inbox.is_empty();
+        }
         if readable {
-            readable = read_batch(&socket, &mut worker, &mut buf)?;
+            readable = read_batch(
+                &socket,
+                &mut worker,
+                &mut buf,
+                &links,
+                &mut to_wake,
+                metrics,
+            )?;
         }
         worker.handle_timeout(Instant::now());
-        flush(&socket, &mut worker);
+        flush(&socket, &mut worker, &links, &mut to_wake, metrics);
     }
 }
 
@@ -114,13 +163,16 @@ fn read_batch(
     socket: &mio::net::UdpSocket,
     worker: &mut Worker,
     buf: &mut [u8],
+    links: &RelayLinks,
+    to_wake: &mut [bool],
+    metrics: &WorkerMetrics,
 ) -> io::Result<bool> {
     for _ in 0..READ_BATCH {
         match socket.recv_from(buf) {
             Ok((n, source)) => {
                 worker.handle_datagram(Instant::now(), source, &buf[..n]);
                 if worker.outbox().len() >= 256 {
-                    flush(socket, worker);
+                    flush(socket, worker, links, to_wake, metrics);
                 }
             }
             Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(false),
@@ -133,14 +185,38 @@ fn read_batch(
     Ok(true)
 }
 
-fn flush(socket: &mio::net::UdpSocket, worker: &mut Worker) {
+/// Send the datagrams and deliver the messages for other workers, waking
+/// each of those once.
+fn flush(
+    socket: &mio::net::UdpSocket,
+    worker: &mut Worker,
+    links: &RelayLinks,
+    to_wake: &mut [bool],
+    metrics: &WorkerMetrics,
+) {
     for t in worker.outbox().drain(..) {
         match socket.send_to(&t.contents, t.destination) {
             Ok(_) => {}
             Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                tracing::debug!("socket buffer full: datagram dropped");
+                WorkerMetrics::add(&metrics.send_dropped, 1);
             }
             Err(e) => tracing::debug!(error = %e, destination = %t.destination, "send failed"),
+        }
+    }
+    let index = worker.config().index;
+    for (to, msg) in worker.relay_outbox().drain(..) {
+        let Some((queue, _)) = links.workers.get(to) else {
+            continue;
+        };
+        match queue.try_send((index, msg)) {
+            Ok(()) => to_wake[to] = true,
+            Err(TrySendError::Full(_)) => WorkerMetrics::add(&metrics.relay_dropped, 1),
+            Err(TrySendError::Disconnected(_)) => {}
+        }
+    }
+    for (to, wake) in to_wake.iter_mut().enumerate() {
+        if std::mem::take(wake) {
+            let _ = links.workers[to].1.wake();
         }
     }
 }

@@ -605,3 +605,83 @@ fn h264_simulcast_switches_at_idr_frames() {
         );
     }
 }
+
+#[test]
+fn a_webinar_spread_over_two_workers_reaches_every_attendee_with_one_relay() {
+    let mut w = World::with_workers(2);
+    let presenter = w.join_on(0, true);
+    let attendees: Vec<usize> = (0..6).map(|i| w.join_on(i % 2, false)).collect();
+    let answer = w.publish(presenter).unwrap();
+    let video = answer
+        .tracks
+        .iter()
+        .find(|(_, t)| t.kind == MediaKind::Video)
+        .unwrap()
+        .1
+        .id;
+    let audio = answer
+        .tracks
+        .iter()
+        .find(|(_, t)| t.kind == MediaKind::Audio)
+        .unwrap()
+        .1
+        .id;
+    w.run(secs(2));
+    for &a in &attendees {
+        let rx = w.received_on(a, video);
+        assert!(
+            rx.len() > 100,
+            "attendee on worker {} got {} video packets",
+            w.client(a).worker,
+            rx.len()
+        );
+        assert!(rx[0].keyframe && rx.iter().all(|r| r.layer == 2));
+        assert!(w.received_on(a, audio).len() > 50);
+    }
+    // Only the presenter's worker announces the tracks to signaling.
+    let published = w
+        .seen
+        .iter()
+        .filter(|e| matches!(e, CoreEvent::TrackPublished { .. }))
+        .count();
+    assert_eq!(published, 2);
+    // An attendee on worker 1 asks for the low layer: the PLI goes to the
+    // publisher through worker 0.
+    let far = attendees[1];
+    assert_eq!(w.client(far).worker, 1);
+    let id = w.client(far).id;
+    let plis_before = w.client(presenter).keyframe_requests.len();
+    w.call_on(1, |reply| Command::Subscribe {
+        participant: id,
+        track: video,
+        request: LayerRequest::Quality(Quality::Low),
+        reply,
+    })
+    .unwrap();
+    w.run(secs(1));
+    let rx = w.received_on(far, video);
+    assert_eq!(
+        rx.last().unwrap().layer,
+        0,
+        "the far attendee switched to low"
+    );
+    let plis = &w.client(presenter).keyframe_requests[plis_before..];
+    assert!(
+        plis.iter()
+            .any(|k| k.1.map(|r| r.to_string()) == Some("q".into())),
+        "{plis:?}"
+    );
+    // The presenter leaves: every worker forgets the tracks.
+    let pid = w.client(presenter).id;
+    w.call_on(0, |reply| Command::RemoveParticipant {
+        participant: pid,
+        reply,
+    });
+    w.run(Duration::from_millis(200));
+    assert!(w.worker.snapshot().tracks.is_empty());
+    assert!(
+        w.extra[0].snapshot().tracks.is_empty(),
+        "the relayed tracks are gone on worker 1"
+    );
+    assert!(w.extra[0].snapshot().subscriptions.is_empty());
+}

@@ -109,6 +109,7 @@ impl Worker {
             t.info.muted = muted;
             let room = t.room;
             self.emit(CoreEvent::TrackMuted { room, track, muted });
+            self.relay_to_room(room, || crate::relay::RelayMsg::TrackMuted { track, muted });
         }
         Ok(())
     }

@@ -10,6 +10,9 @@ use std::time::Instant;
 use str0m::media::{KeyframeRequest, KeyframeRequestKind};
 use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite, Vp8Descriptor};
 
+use crate::relay::{RelayMsg, RelayedPacket};
+use crate::track::Origin;
+
 use crate::api::{CoreEvent, LayerRequest, MediaKind, SfuError, TrackSource};
 use crate::codec::{self, Codec};
 use crate::forwarder::Incoming;
@@ -55,7 +58,9 @@ impl Worker {
                 .rtc
                 .codec_config()
                 .find(|p| p.pt() == packet.header.payload_type);
-            let Some(params) = params else { return };
+            let Some(params) = params else {
+                return;
+            };
             let Some(codec) = Codec::from_str0m(params.spec().codec) else {
                 return;
             };
@@ -70,11 +75,50 @@ impl Worker {
                 room.speaker.observe(owner, level, now);
             }
         }
-        let payload = &packet.payload;
         let m = &self.metrics;
         WorkerMetrics::add(&m.rtp_packets_received, 1);
-        WorkerMetrics::add(&m.rtp_bytes_received, payload.len() as u64);
+        WorkerMetrics::add(&m.rtp_bytes_received, packet.payload.len() as u64);
+        let relayed = RelayedPacket {
+            track: track_id,
+            layer,
+            pt: track.pt,
+            codec: track.codec,
+            clock_rate: track.clock_rate,
+            seq: *packet.seq_no,
+            timestamp: packet.header.timestamp,
+            marker: packet.header.marker,
+            arrival: packet.timestamp,
+            ext: ExtensionValues {
+                audio_level: packet.header.ext_vals.audio_level,
+                voice_activity: packet.header.ext_vals.voice_activity,
+                video_orientation: packet.header.ext_vals.video_orientation,
+                ..Default::default()
+            },
+            payload: packet.payload,
+        };
+        if let Some(workers) = self.room_workers.get(&track.room) {
+            for &w in workers {
+                self.relay_outbox
+                    .push((w, RelayMsg::Packet(relayed.clone())));
+            }
+        }
+        self.fan_out(&relayed, now);
+    }
 
+    /// Send one packet of a track (from a local publisher or relayed from
+    /// another worker) to every local subscriber whose forwarder lets it pass.
+    pub(super) fn fan_out(&mut self, packet: &RelayedPacket, now: Instant) {
+        let track_id = packet.track;
+        let Some(track) = self.tracks.get_mut(&track_id) else {
+            return;
+        };
+        if packet.pt != track.pt {
+            track.codec = packet.codec;
+            track.pt = packet.pt;
+            track.clock_rate = packet.clock_rate;
+        }
+        let layer = packet.layer;
+        let payload = &packet.payload;
         let starts_keyframe = track.codec.starts_keyframe(payload);
         let size = (starts_keyframe && track.codec == Codec::Vp8)
             .then(|| codec::vp8_keyframe_size(payload))
@@ -85,21 +129,16 @@ impl Worker {
             .flatten();
         let incoming = Incoming {
             layer,
-            seq: *packet.seq_no,
-            timestamp: packet.header.timestamp,
-            arrival: packet.timestamp,
+            seq: packet.seq,
+            timestamp: packet.timestamp,
+            arrival: packet.arrival,
             starts_keyframe,
             clock_rate: track.clock_rate,
             picture_id: vp8.and_then(|d| d.picture_id()),
             tl0_pic_idx: vp8.and_then(|d| d.tl0_pic_idx()),
         };
         let nackable = track.info.kind == MediaKind::Video;
-        let ext = ExtensionValues {
-            audio_level: packet.header.ext_vals.audio_level,
-            voice_activity: packet.header.ext_vals.voice_activity,
-            video_orientation: packet.header.ext_vals.video_orientation,
-            ..Default::default()
-        };
+        let m = &self.metrics;
 
         let mut forwarded = 0u64;
         let mut wanted_keyframes = 0u8;
@@ -146,12 +185,12 @@ impl Worker {
                 pt,
                 rw.seq.into(),
                 rw.timestamp,
-                packet.timestamp,
+                packet.arrival,
                 payload.clone(),
             )
-            .marker(packet.header.marker)
+            .marker(packet.marker)
             .nackable(nackable)
-            .ext_vals(ext.clone());
+            .ext_vals(packet.ext.clone());
             if let Some(d) = vp8 {
                 let mut patch = d.patch();
                 if let Some(id) = rw.picture_id {
@@ -233,13 +272,22 @@ impl Worker {
     /// Send a PLI for one layer of a track to its publisher, at most once per
     /// throttle interval.
     pub(crate) fn request_keyframe(&mut self, track: TrackId, layer: u8, now: Instant) {
-        let Some(t) = self.tracks.get(&track) else {
+        let Some(t) = self.tracks.get_mut(&track) else {
             return;
         };
         if t.info.kind != MediaKind::Video || !t.throttle.ready(layer, now) {
             return;
         }
-        let (mid, rid) = (t.mid, t.rid_of(layer));
+        let (mid, rid) = match t.origin {
+            Origin::Local { mid } => (mid, t.rid_of(layer)),
+            Origin::Remote { worker } => {
+                // The worker with the publisher asks it (and throttles too).
+                t.throttle.record(layer, now);
+                self.relay_outbox
+                    .push((worker, RelayMsg::KeyframeRequest { track, layer }));
+                return;
+            }
+        };
         let Some(key) = self.participants.get(&track.owner).and_then(|p| p.publish) else {
             return;
         };

@@ -9,6 +9,8 @@ use crate::forwarder::Forwarder;
 use crate::ids::{ParticipantId, RoomId, TrackId};
 use crate::layer_selector::select_layer;
 use crate::participant::{Downtrack, Participant};
+use crate::relay::RelayMsg;
+use crate::track::Origin;
 
 use super::Worker;
 
@@ -27,11 +29,15 @@ impl Worker {
         }
         self.participants
             .insert(id, Participant::new(id, room, permissions));
+        let new_room = !self.rooms.contains_key(&room);
         let existing = {
             let room = self.rooms.entry(room).or_default();
             room.participants.push(id);
             room.tracks.clone()
         };
+        if new_room {
+            self.announce_room(room, true);
+        }
         if permissions.can_subscribe {
             for track in existing {
                 self.add_downtrack(id, track, now);
@@ -67,7 +73,13 @@ impl Worker {
             r.participants.retain(|p| *p != id);
             let was_speaker = r.speaker.remove(id);
             if r.participants.is_empty() {
+                // Tracks relayed from other workers served only the members here.
+                let relayed = std::mem::take(&mut r.tracks);
                 self.rooms.remove(&room);
+                for t in relayed {
+                    self.tracks.remove(&t);
+                }
+                self.announce_room(room, false);
             } else if was_speaker {
                 self.emit(CoreEvent::ActiveSpeaker {
                     room,
@@ -84,6 +96,7 @@ impl Worker {
         let id = track.info.id;
         let room = track.room;
         let info = track.info.clone();
+        let local = matches!(track.origin, Origin::Local { .. });
         self.tracks.insert(id, track);
         let others: Vec<ParticipantId> = match self.rooms.get_mut(&room) {
             Some(r) => {
@@ -96,7 +109,13 @@ impl Worker {
             }
             None => Vec::new(),
         };
-        self.emit(CoreEvent::TrackPublished { room, track: info });
+        if local {
+            // Only the worker with the publisher tells signaling and the others.
+            self.emit(CoreEvent::TrackPublished { room, track: info });
+            if let Some(t) = self.relayed_track(id) {
+                self.relay_to_room(room, || RelayMsg::TrackAdded(Box::new(t.clone())));
+            }
+        }
         for p in others {
             if self
                 .participants
@@ -115,6 +134,7 @@ impl Worker {
         let Some(track) = self.tracks.remove(&id) else {
             return;
         };
+        let local = matches!(track.origin, Origin::Local { .. });
         if let Some(owner) = self.participants.get_mut(&id.owner) {
             owner.published.retain(|(_, t)| *t != id);
         }
@@ -135,10 +155,13 @@ impl Worker {
                 n.to_stop.push(mid);
             }
         }
-        self.emit(CoreEvent::TrackUnpublished {
-            room: track.room,
-            track: id,
-        });
+        if local {
+            self.emit(CoreEvent::TrackUnpublished {
+                room: track.room,
+                track: id,
+            });
+            self.relay_to_room(track.room, || RelayMsg::TrackRemoved { track: id });
+        }
         for sub in track.subscribers {
             self.negotiate(sub, now);
         }

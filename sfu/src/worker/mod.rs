@@ -9,6 +9,7 @@ mod commands;
 mod media;
 mod membership;
 mod negotiation;
+mod relaying;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -25,8 +26,9 @@ use crate::ids::{ParticipantId, RoomId, TrackId};
 use crate::metrics::WorkerMetrics;
 use crate::participant::Participant;
 use crate::peer::{Peer, PeerKey};
+use crate::relay::{RelayMsg, WorkerIndex};
 use crate::timer_queue::TimerQueue;
-use crate::track::Track;
+use crate::track::{Origin, Track};
 
 /// How often rooms are swept: speakers, layers that stopped, peers that never connected.
 const HOUSEKEEPING_INTERVAL: Duration = Duration::from_millis(100);
@@ -37,6 +39,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
     pub index: usize,
+    /// How many workers there are, to tell the others about rooms.
+    pub workers: usize,
     /// The address in this worker's ICE candidates: its socket as others reach it.
     pub candidate: SocketAddr,
     pub max_tracks_per_participant: usize,
@@ -65,6 +69,11 @@ pub struct Worker {
     rtc_events: Vec<(PeerKey, Event)>,
     /// Participants whose peer broke, to drop once the current step ends.
     failed: Vec<(ParticipantId, String)>,
+    /// Messages for other workers; the caller delivers them.
+    relay_outbox: Vec<(WorkerIndex, RelayMsg)>,
+    /// For each room with members here, the other workers with members too:
+    /// where local tracks of the room are relayed.
+    room_workers: HashMap<RoomId, Vec<WorkerIndex>>,
     events: mpsc::UnboundedSender<CoreEvent>,
     metrics: Arc<WorkerMetrics>,
 }
@@ -89,6 +98,8 @@ impl Worker {
             outbox: Vec::with_capacity(1024),
             rtc_events: Vec::with_capacity(64),
             failed: Vec::new(),
+            relay_outbox: Vec::new(),
+            room_workers: HashMap::new(),
             events,
             metrics,
         }
@@ -101,6 +112,11 @@ impl Worker {
     /// Datagrams produced so far; the caller sends and clears them.
     pub fn outbox(&mut self) -> &mut Vec<Transmit> {
         &mut self.outbox
+    }
+
+    /// Messages for other workers produced so far; the caller delivers and clears them.
+    pub fn relay_outbox(&mut self) -> &mut Vec<(WorkerIndex, RelayMsg)> {
+        &mut self.relay_outbox
     }
 
     /// The earliest time the worker needs [`Worker::handle_timeout`].
@@ -336,7 +352,11 @@ impl Worker {
         let m = &self.metrics;
         WorkerMetrics::set(&m.rooms, self.rooms.len() as u64);
         WorkerMetrics::set(&m.participants, self.participants.len() as u64);
-        WorkerMetrics::set(&m.published_tracks, self.tracks.len() as u64);
+        let local = self
+            .tracks
+            .values()
+            .filter(|t| matches!(t.origin, Origin::Local { .. }));
+        WorkerMetrics::set(&m.published_tracks, local.count() as u64);
         let peers = self.peers.iter().flatten();
         let (mut connecting, mut connected) = (0, 0);
         for p in peers {

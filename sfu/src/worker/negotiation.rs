@@ -17,7 +17,7 @@ use crate::codec::Codec;
 use crate::ids::{ParticipantId, TrackId};
 use crate::keyframe_throttle::KeyframeThrottle;
 use crate::peer::{Peer, PeerKey};
-use crate::track::{order_rids, LayerState, Track};
+use crate::track::{order_rids, LayerState, Origin, Track};
 
 use super::Worker;
 
@@ -206,7 +206,7 @@ impl Worker {
                 muted: false,
             },
             room,
-            mid,
+            origin: Origin::Local { mid },
             codec,
             pt: params.pt(),
             clock_rate: params.spec().clock_rate.get(),

@@ -20,7 +20,10 @@ use str0m::rtp::{ExtensionValues, RtpWrite, SeqNo};
 use str0m::{Candidate, Event, Input, Output, Rtc};
 use tokio::sync::{mpsc, oneshot};
 
-pub const SERVER: &str = "10.0.0.1:5000";
+/// Worker `i` listens at 10.0.0.1:5000+i.
+pub fn worker_addr(i: usize) -> SocketAddr {
+    SocketAddr::from(([10, 0, 0, 1], 5000 + i as u16))
+}
 pub const RIDS: [&str; 3] = ["q", "h", "f"];
 pub const SIZES: [(u16, u16); 3] = [(320, 180), (640, 360), (1280, 720)];
 
@@ -39,6 +42,8 @@ pub struct Received {
 
 pub struct Client {
     pub id: ParticipantId,
+    /// The worker this client is placed on.
+    pub worker: usize,
     pub addr: SocketAddr,
     pub publish: Option<Rtc>,
     pub subscribe: Option<Rtc>,
@@ -62,11 +67,13 @@ pub struct Client {
 
 pub struct World {
     pub now: Instant,
+    /// Worker 0; the others of a multi-worker world are in `extra`.
     pub worker: Worker,
+    pub extra: Vec<Worker>,
     pub events: mpsc::UnboundedReceiver<CoreEvent>,
     pub seen: Vec<CoreEvent>,
     pub clients: Vec<Client>,
-    to_worker: VecDeque<(SocketAddr, Vec<u8>)>,
+    to_worker: VecDeque<(SocketAddr, SocketAddr, Vec<u8>)>,
     pub metrics: Arc<WorkerMetrics>,
     /// Drop every n-th SRTP datagram sent to (or from) this address.
     pub loss: Vec<(SocketAddr, u64)>,
@@ -81,17 +88,30 @@ pub struct World {
 
 impl World {
     pub fn new() -> World {
+        World::with_workers(1)
+    }
+
+    /// A world whose media core has `n` workers, all in one room's reach.
+    pub fn with_workers(n: usize) -> World {
         let now = Instant::now();
         let (tx, rx) = mpsc::unbounded_channel();
         let metrics = Arc::new(WorkerMetrics::default());
-        let config = WorkerConfig {
-            index: 0,
-            candidate: SERVER.parse().unwrap(),
-            max_tracks_per_participant: 8,
-        };
+        let mut workers: Vec<Worker> = (0..n)
+            .map(|index| {
+                let config = WorkerConfig {
+                    index,
+                    workers: n,
+                    candidate: worker_addr(index),
+                    max_tracks_per_participant: 8,
+                };
+                Worker::new(config, tx.clone(), metrics.clone(), now)
+            })
+            .collect();
+        let first = workers.remove(0);
         World {
             now,
-            worker: Worker::new(config, tx, metrics.clone(), now),
+            worker: first,
+            extra: workers,
             events: rx,
             seen: Vec::new(),
             clients: Vec::new(),
@@ -105,23 +125,50 @@ impl World {
         }
     }
 
+    pub fn worker_mut(&mut self, i: usize) -> &mut Worker {
+        if i == 0 {
+            &mut self.worker
+        } else {
+            &mut self.extra[i - 1]
+        }
+    }
+
+    pub fn worker_count(&self) -> usize {
+        1 + self.extra.len()
+    }
+
+    /// A command to worker 0.
     pub fn call<T>(&mut self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> T {
+        self.call_on(0, make)
+    }
+
+    pub fn call_on<T>(
+        &mut self,
+        worker: usize,
+        make: impl FnOnce(oneshot::Sender<T>) -> Command,
+    ) -> T {
         let (tx, mut rx) = oneshot::channel();
-        self.worker.handle_command(self.now, make(tx));
+        let now = self.now;
+        self.worker_mut(worker).handle_command(now, make(tx));
         let v = rx.try_recv().expect("worker replies at once");
         self.pump();
         v
     }
 
-    /// Join a client to room 1; returns its index.
+    /// Join a client to room 1 on worker 0; returns its index.
     pub fn join(&mut self, can_publish: bool) -> usize {
+        self.join_on(0, can_publish)
+    }
+
+    /// Join a client to room 1 on a given worker; returns its index.
+    pub fn join_on(&mut self, worker: usize, can_publish: bool) -> usize {
         let n = self.clients.len() as u64 + 1;
         let id = ParticipantId(n);
         let permissions = Permissions {
             can_publish,
             can_subscribe: true,
         };
-        self.call(|reply| Command::AddParticipant {
+        self.call_on(worker, |reply| Command::AddParticipant {
             room: RoomId(1),
             participant: id,
             permissions,
@@ -130,6 +177,7 @@ impl World {
         .unwrap();
         self.clients.push(Client {
             id,
+            worker,
             addr: format!("10.0.1.{n}:6000").parse().unwrap(),
             sub_addr: format!("10.0.2.{n}:6000").parse().unwrap(),
             publish: None,
@@ -177,7 +225,8 @@ impl World {
         let (offer, pending) = api.apply().unwrap();
         let id = self.clients[c].id;
         let sdp = offer.to_sdp_string();
-        let answer = self.call(|reply| Command::PublishOffer {
+        let worker = self.clients[c].worker;
+        let answer = self.call_on(worker, |reply| Command::PublishOffer {
             participant: id,
             sdp,
             sources: vec![],
@@ -202,18 +251,30 @@ impl World {
                 busy = true;
                 self.on_event(e);
             }
-            let out: Vec<_> = self.worker.outbox().drain(..).collect();
-            for t in out {
-                busy = true;
-                self.deliver_to_client(t.destination, t.source, &t.contents);
+            for w in 0..self.worker_count() {
+                let out: Vec<_> = self.worker_mut(w).outbox().drain(..).collect();
+                for t in out {
+                    busy = true;
+                    self.deliver_to_client(t.destination, t.source, &t.contents);
+                }
+                let relayed: Vec<_> = self.worker_mut(w).relay_outbox().drain(..).collect();
+                for (to, msg) in relayed {
+                    busy = true;
+                    let now = self.now;
+                    self.worker_mut(to).handle_relay(now, w, msg);
+                }
             }
             for c in 0..self.clients.len() {
                 busy |= self.drain_client(c);
             }
-            while let Some((from, data)) = self.to_worker.pop_front() {
+            while let Some((from, to, data)) = self.to_worker.pop_front() {
                 busy = true;
                 if !self.dropped(from, &data) {
-                    self.worker.handle_datagram(self.now, from, &data);
+                    let now = self.now;
+                    let w = (0..self.worker_count())
+                        .find(|w| worker_addr(*w) == to)
+                        .expect("a worker address");
+                    self.worker_mut(w).handle_datagram(now, from, &data);
                 }
             }
             if !busy {
@@ -254,8 +315,10 @@ impl World {
             let sdp = answer.to_sdp_string();
             self.seen.push(e);
             let (tx, mut rx) = oneshot::channel();
-            self.worker.handle_command(
-                self.now,
+            let worker = self.clients[c].worker;
+            let now = self.now;
+            self.worker_mut(worker).handle_command(
+                now,
                 Command::SubscriberAnswer {
                     participant: id,
                     sdp,
@@ -340,7 +403,9 @@ impl World {
                 }
                 self.send_media(c);
             }
-            self.worker.handle_timeout(now);
+            for w in 0..self.worker_count() {
+                self.worker_mut(w).handle_timeout(now);
+            }
             self.pump();
         }
     }
@@ -442,7 +507,12 @@ pub enum Side {
 
 impl Client {
     /// Drain one connection: transmits toward the worker, events recorded.
-    fn drain(&mut self, side: Side, now: Instant, to_worker: &mut VecDeque<(SocketAddr, Vec<u8>)>) {
+    fn drain(
+        &mut self,
+        side: Side,
+        now: Instant,
+        to_worker: &mut VecDeque<(SocketAddr, SocketAddr, Vec<u8>)>,
+    ) {
         let (rtc, addr) = match side {
             Side::Publish => (self.publish.as_mut(), self.addr),
             Side::Subscribe => (self.subscribe.as_mut(), self.sub_addr),
@@ -451,7 +521,9 @@ impl Client {
         loop {
             match rtc.poll_output().unwrap() {
                 Output::Timeout(_) => break,
-                Output::Transmit(t) => to_worker.push_back((addr, t.contents.to_vec())),
+                Output::Transmit(t) => {
+                    to_worker.push_back((addr, t.destination, t.contents.to_vec()))
+                }
                 Output::Event(Event::RtpPacket(p)) => {
                     let mid = rtc.direct_api().stream_rx(&p.header.ssrc).map(|s| s.mid());
                     let tag = read_tag(&p.payload);

@@ -1,0 +1,141 @@
+//! A room spread over several workers: messages to and from the other
+//! workers (see [`crate::relay`]).
+
+use std::time::Instant;
+
+use crate::ids::{RoomId, TrackId};
+use crate::keyframe_throttle::KeyframeThrottle;
+use crate::relay::{RelayMsg, RelayedTrack, WorkerIndex};
+use crate::track::{LayerState, Origin, Track};
+
+use super::Worker;
+
+impl Worker {
+    /// One message from another worker.
+    pub fn handle_relay(&mut self, now: Instant, from: WorkerIndex, msg: RelayMsg) {
+        match msg {
+            RelayMsg::RoomJoined { room } => {
+                let workers = self.room_workers.entry(room).or_default();
+                if !workers.contains(&from) {
+                    workers.push(from);
+                }
+                let local = self.local_tracks(room);
+                for track in local {
+                    if let Some(t) = self.relayed_track(track) {
+                        self.relay_outbox
+                            .push((from, RelayMsg::TrackAdded(Box::new(t))));
+                    }
+                }
+            }
+            RelayMsg::RoomLeft { room } => {
+                if let Some(workers) = self.room_workers.get_mut(&room) {
+                    workers.retain(|w| *w != from);
+                    if workers.is_empty() {
+                        self.room_workers.remove(&room);
+                    }
+                }
+            }
+            RelayMsg::TrackAdded(t) => {
+                if !self.rooms.contains_key(&t.room) || self.tracks.contains_key(&t.info.id) {
+                    return;
+                }
+                let RelayedTrack {
+                    room,
+                    info,
+                    codec,
+                    pt,
+                    clock_rate,
+                    rids,
+                } = *t;
+                let track = Track {
+                    info,
+                    room,
+                    origin: Origin::Remote { worker: from },
+                    codec,
+                    pt,
+                    clock_rate,
+                    rids,
+                    layers: [LayerState::default(); 3],
+                    subscribers: Vec::new(),
+                    throttle: KeyframeThrottle::default(),
+                };
+                self.add_track(track, now);
+            }
+            RelayMsg::TrackRemoved { track } => {
+                if self
+                    .tracks
+                    .get(&track)
+                    .is_some_and(|t| t.origin == Origin::Remote { worker: from })
+                {
+                    self.remove_track(track, now);
+                }
+            }
+            RelayMsg::TrackMuted { track, muted } => {
+                if let Some(t) = self.tracks.get_mut(&track) {
+                    t.info.muted = muted;
+                }
+            }
+            RelayMsg::Packet(packet) => self.fan_out(&packet, now),
+            RelayMsg::KeyframeRequest { track, layer } => {
+                if self
+                    .tracks
+                    .get(&track)
+                    .is_some_and(|t| matches!(t.origin, Origin::Local { .. }))
+                {
+                    self.request_keyframe(track, layer, now);
+                }
+            }
+        }
+        self.settle(now);
+    }
+
+    /// Tell every other worker about a room that now has members here, or none.
+    pub(crate) fn announce_room(&mut self, room: RoomId, joined: bool) {
+        for w in (0..self.config.workers).filter(|w| *w != self.config.index) {
+            let msg = if joined {
+                RelayMsg::RoomJoined { room }
+            } else {
+                RelayMsg::RoomLeft { room }
+            };
+            self.relay_outbox.push((w, msg));
+        }
+    }
+
+    /// Send a message about a local track to every other worker in its room.
+    pub(crate) fn relay_to_room(&mut self, room: RoomId, msg: impl Fn() -> RelayMsg) {
+        if let Some(workers) = self.room_workers.get(&room) {
+            for &w in workers {
+                self.relay_outbox.push((w, msg()));
+            }
+        }
+    }
+
+    fn local_tracks(&self, room: RoomId) -> Vec<TrackId> {
+        self.rooms
+            .get(&room)
+            .map(|r| {
+                r.tracks
+                    .iter()
+                    .copied()
+                    .filter(|t| {
+                        self.tracks
+                            .get(t)
+                            .is_some_and(|t| matches!(t.origin, Origin::Local { .. }))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    pub(crate) fn relayed_track(&self, track: TrackId) -> Option<RelayedTrack> {
+        let t = self.tracks.get(&track)?;
+        Some(RelayedTrack {
+            room: t.room,
+            info: t.info.clone(),
+            codec: t.codec,
+            pt: t.pt,
+            clock_rate: t.clock_rate,
+            rids: t.rids.clone(),
+        })
+    }
+}

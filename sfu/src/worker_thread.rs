@@ -35,11 +35,14 @@ pub(crate) struct Prepared {
     pub waker: Arc<Waker>,
 }
 
+/// Another worker's queue and the waker that gets its attention.
+pub(crate) type WorkerLink = (Sender<(WorkerIndex, RelayMsg)>, Arc<Waker>);
+
 /// How a worker reaches the others.
 pub(crate) struct RelayLinks {
     pub inbox: Receiver<(WorkerIndex, RelayMsg)>,
     /// Every worker's queue and waker, by index (its own included, unused).
-    pub workers: Vec<(Sender<(WorkerIndex, RelayMsg)>, Arc<Waker>)>,
+    pub workers: Vec<WorkerLink>,
 }
 
 pub(crate) fn prepare(index: usize, config: &SfuConfig) -> io::Result<Prepared> {

@@ -188,6 +188,24 @@ pub enum Command {
     Shutdown { reply: Reply<()> },
 }
 
+impl Command {
+    /// The participant a command is about, if any: it goes to that
+    /// participant's worker.
+    pub fn participant(&self) -> Option<ParticipantId> {
+        match self {
+            Command::AddParticipant { participant, .. }
+            | Command::RemoveParticipant { participant, .. }
+            | Command::SetPermissions { participant, .. }
+            | Command::PublishOffer { participant, .. }
+            | Command::SubscriberAnswer { participant, .. }
+            | Command::Subscribe { participant, .. }
+            | Command::SetMuted { participant, .. }
+            | Command::Unpublish { participant, .. } => Some(*participant),
+            Command::Inspect { .. } | Command::Shutdown { .. } => None,
+        }
+    }
+}
+
 /// What a worker tells signaling without being asked.
 #[derive(Debug, Clone, PartialEq)]
 pub enum CoreEvent {

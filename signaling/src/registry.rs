@@ -46,6 +46,8 @@ pub struct Reservation {
 /// A member taken out of its room.
 pub struct Removed {
     pub room: Arc<Room>,
+    /// The media worker that held the member.
+    pub worker: usize,
     /// The room's epoch if it is now empty.
     pub empty_at_epoch: Option<u64>,
     /// Tracks of the member still listed in the room.
@@ -85,6 +87,13 @@ impl Registry {
 
     pub fn all_rooms(&self) -> Vec<Arc<Room>> {
         self.rooms.iter().map(|r| r.value().clone()).collect()
+    }
+
+    /// The media worker holding a member's peers.
+    pub fn worker_of(&self, id: ParticipantId) -> Option<usize> {
+        let room = self.room_of(id)?;
+        let st = room.lock();
+        st.members.get(&id).map(|m| m.worker)
     }
 
     /// The worker with the fewest members (the lowest index on a tie).
@@ -150,12 +159,21 @@ impl Registry {
                 .map(|(id, m)| m.info(*id))
                 .collect();
             let tracks = st.tracks.values().cloned().collect();
+            // Everyone who may publish stays on the room's worker; a webinar's
+            // audience spreads over all workers, which relay the room's media
+            // to each other.
+            let worker = if room.mode == RoomMode::Webinar && role == Role::Attendee {
+                self.least_loaded_worker()
+            } else {
+                room.worker
+            };
             st.members.insert(
                 id,
                 Member {
                     name: new.name,
                     role,
                     hand_raised: false,
+                    worker,
                     outbox: new.outbox,
                     pending: Some(Vec::new()),
                 },
@@ -163,7 +181,7 @@ impl Registry {
             st.epoch += 1;
             drop(st);
             self.participants.insert(id, room.clone());
-            self.worker_load[room.worker].fetch_add(1, Ordering::Relaxed);
+            self.worker_load[worker].fetch_add(1, Ordering::Relaxed);
             return Ok(Reservation {
                 room,
                 role,
@@ -203,8 +221,8 @@ impl Registry {
     pub fn remove_member(&self, id: ParticipantId) -> Option<Removed> {
         let (_, room) = self.participants.remove(&id)?;
         let mut st = room.lock();
-        st.members.remove(&id)?;
-        self.worker_load[room.worker].fetch_sub(1, Ordering::Relaxed);
+        let member = st.members.remove(&id)?;
+        self.worker_load[member.worker].fetch_sub(1, Ordering::Relaxed);
         let tracks = st
             .tracks
             .keys()
@@ -215,6 +233,7 @@ impl Registry {
         drop(st);
         Some(Removed {
             room,
+            worker: member.worker,
             empty_at_epoch,
             tracks,
         })
@@ -416,5 +435,39 @@ mod tests {
             r4.room.worker, 0,
             "workers 0 and 2 hold one member, 0 wins the tie"
         );
+    }
+
+    #[test]
+    fn a_webinar_audience_spreads_over_workers_and_publishers_stay_home() {
+        let reg = Registry::new(2);
+        let (m, _) = member("host", Some(Role::Host));
+        let (host, r) = join(&reg, "w", RoomMode::Webinar, m);
+        let home = r.room.worker;
+        let (m, _) = member("presenter", Some(Role::Presenter));
+        let (presenter, _) = join(&reg, "w", RoomMode::Webinar, m);
+        let attendees: Vec<ParticipantId> = (0..6)
+            .map(|i| {
+                join(
+                    &reg,
+                    "w",
+                    RoomMode::Webinar,
+                    member(&format!("a{i}"), Some(Role::Attendee)).0,
+                )
+                .0
+            })
+            .collect();
+        assert_eq!(reg.worker_of(host), Some(home));
+        assert_eq!(reg.worker_of(presenter), Some(home));
+        let on_other = attendees
+            .iter()
+            .filter(|a| reg.worker_of(**a) != Some(home))
+            .count();
+        // Two publishers on the home worker: the other takes four attendees
+        // before the two balance, then they alternate.
+        assert_eq!(on_other, 4);
+        let before = reg.worker_of(attendees[0]).unwrap();
+        let removed = reg.remove_member(attendees[0]).unwrap();
+        assert_eq!(removed.worker, before);
+        assert_eq!(reg.worker_of(attendees[0]), None);
     }
 }

@@ -36,6 +36,8 @@ pub(crate) struct Member {
     pub(crate) name: String,
     pub(crate) role: Role,
     pub(crate) hand_raised: bool,
+    /// The media worker that holds this member's peers.
+    pub(crate) worker: usize,
     pub(crate) outbox: Outbox,
     /// While joining: messages held back until the `joined` reply is out.
     pub(crate) pending: Option<Vec<Utf8Bytes>>,

@@ -96,7 +96,7 @@ impl AppState {
         let room = removed.room;
         let _ = self
             .sfu
-            .worker(room.worker)
+            .worker(removed.worker)
             .call(|reply| Command::RemoveParticipant {
                 participant: id,
                 reply,

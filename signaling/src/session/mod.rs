@@ -242,13 +242,21 @@ impl Session {
             .ok_or_else(not_joined)
     }
 
-    /// Send a command to the worker of the client's room and wait for its reply.
+    /// Send a command to the worker of the participant it is about (the
+    /// room's worker otherwise) and wait for its reply.
     async fn core<T>(
         &self,
         room: &Room,
         make: impl FnOnce(Reply<Result<T, SfuError>>) -> Command,
     ) -> Result<T, SignalError> {
-        Ok(self.state.sfu.worker(room.worker).call(make).await??)
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let command = make(reply);
+        let worker = command
+            .participant()
+            .and_then(|p| self.state.registry.worker_of(p))
+            .unwrap_or(room.worker);
+        self.state.sfu.worker(worker).send(command).await?;
+        Ok(answer.await.map_err(|_| SfuError::WorkerGone)??)
     }
 
     fn send_error(&self, req: Option<String>, e: SignalError) {

@@ -1,17 +1,18 @@
-//! An independent WebRTC implementation through Relais: a webrtc-rs (0.21)
-//! publisher sends synthetic VP8 video and Opus audio, a webrtc-rs subscriber
-//! in the same room receives them, and the test checks what actually arrived
-//! on the subscriber's tracks: the publisher's own payloads, starting at a
-//! keyframe, with continuous sequence numbers, and audio too.
+//! An independent WebRTC implementation through Relais: webrtc-rs (0.21)
+//! peers publish synthetic VP8 and Opus and subscribe through the server, and
+//! the tests check what actually arrived on the subscribers' tracks: the
+//! publisher's own payloads (each carries a marker with its frame number and
+//! layer), starting at a keyframe, with continuous sequence numbers.
 //!
 //! Run with `RUST_LOG=relais_sfu=debug,relais_signaling=debug` to see the
 //! server's side.
 
 mod support;
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::future::Future;
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{bail, ensure, Context};
 use relais_signaling::ServerConfig;
@@ -19,186 +20,385 @@ use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication
 use rtc::rtp;
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
-use serde_json::json;
+use serde_json::{json, Value};
 use support::{
-    init_logging, opus_payload, parse_opus, parse_vp8, rtp_track, vp8_frame, within, Peer, Signal,
-    OPUS_PT, VP8_PT,
+    extmap_id, init_logging, media_lines, opus_payload, parse_opus, parse_vp8, rtp_track,
+    simulcast_track, vp8_frame, within, Peer, Signal, OPUS_PT, VP8_PT,
 };
 use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
 use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 
 const VIDEO_SSRC: u32 = 0x1111_0001;
 const AUDIO_SSRC: u32 = 0x1111_0002;
-/// Enough for two seconds of each.
+/// The simulcast encodings: rid and SSRC of layers 0, 1 and 2.
+const LAYERS: [(&str, u32); 3] = [("q", 0x2222_0000), ("h", 0x2222_0001), ("f", 0x2222_0002)];
+/// Two seconds of each.
 const WANT_VIDEO: usize = 60;
 const WANT_AUDIO: usize = 100;
+const MID_URI: &str = "urn:ietf:params:rtp-hdrext:sdes:mid";
+const RID_URI: &str = "urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn webrtc_rs_publisher_to_webrtc_rs_subscriber() -> anyhow::Result<()> {
+    with_server(|url| async move {
+        // The publisher: VP8 camera and Opus microphone.
+        let video = rtp_track(RtpCodecKind::Video, VIDEO_SSRC, "camera");
+        let audio = rtp_track(RtpCodecKind::Audio, AUDIO_SSRC, "microphone");
+        let publisher = Publisher::start(&url, "call", vec![video.clone(), audio.clone()]).await?;
+        ensure!(publisher.track_ids.len() == 2, "two tracks published");
+        let plis = Arc::new(PliCounter::new(&[VIDEO_SSRC]));
+        let watching_plis = tokio::spawn(Arc::clone(&plis).watch(video.clone()));
+        let sending = tokio::spawn(send_camera_and_microphone(video, audio, Arc::clone(&plis)));
+
+        // The subscriber joins the running call.
+        let mut subscriber = Subscriber::join(&url, "call", "subscriber", &[]).await?;
+        for id in &publisher.track_ids {
+            ensure!(
+                subscriber.offered.contains(id),
+                "the subscribe offer carries track {id}"
+            );
+        }
+        let (video, audio) = subscriber.collect(WANT_VIDEO * 3 / 2, WANT_AUDIO).await?;
+
+        sending.abort();
+        watching_plis.abort();
+        check_video(&video, 0)?;
+        check_audio(&audio)?;
+        ensure!(
+            plis.count(0) >= 1,
+            "the publisher never got a PLI for the new subscriber"
+        );
+        eprintln!(
+            "webrtc-rs through Relais: {} video and {} audio packets, {} PLIs at the publisher",
+            video.len(),
+            audio.len(),
+            plis.count(0),
+        );
+        publisher.close().await?;
+        subscriber.close().await
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webrtc_rs_simulcast_publisher_two_qualities_and_a_switch() -> anyhow::Result<()> {
+    with_server(|url| async move {
+        // The publisher: one VP8 track in three encodings, rids q, h, f.
+        let video = simulcast_track("camera", &LAYERS);
+        let publisher = Publisher::start(&url, "simulcast", vec![video.clone()]).await?;
+        let track_id = publisher.track_ids[0].clone();
+        let mid = media_lines(&publisher.offer)[0].1.clone();
+        let mid_ext = extmap_id(&publisher.offer, MID_URI).context("no mid extmap")?;
+        let rid_ext = extmap_id(&publisher.offer, RID_URI).context("no rid extmap")?;
+        let ssrcs = LAYERS.map(|(_, ssrc)| ssrc);
+        let plis = Arc::new(PliCounter::new(&ssrcs));
+        let watching_plis = tokio::spawn(Arc::clone(&plis).watch(video.clone()));
+        let sending = tokio::spawn(send_simulcast(
+            video,
+            mid,
+            (mid_ext, rid_ext),
+            Arc::clone(&plis),
+        ));
+
+        // Two subscribers, one asking for the low layer, one for the high.
+        let mut low = Subscriber::join(&url, "simulcast", "low", &[(&track_id, "low")]).await?;
+        let mut high = Subscriber::join(&url, "simulcast", "high", &[(&track_id, "high")]).await?;
+        let (low_video, _) = low.collect(WANT_VIDEO, 0).await?;
+        let (high_video, _) = high.collect(WANT_VIDEO, 0).await?;
+        check_video(&low_video, 0).context("the low subscriber")?;
+        check_video(&high_video, 2).context("the high subscriber")?;
+
+        // The low subscriber switches up: the high layer's keyframe is asked
+        // for and the stream goes on without a gap.
+        let plis_before = plis.count(2);
+        low.request(json!({"type": "subscribe", "track_id": track_id, "quality": "high"}))
+            .await?;
+        low.signal
+            .recv_where("layer_changed to 2", |m| {
+                m["type"] == "layer_changed" && m["layer"] == 2
+            })
+            .await?;
+        let (switched, _) = low.collect(WANT_VIDEO * 2, 0).await?;
+        let all: Vec<_> = low_video.iter().chain(&switched).cloned().collect();
+        check_switch(&all, 0, 2)?;
+        ensure!(
+            plis.count(2) > plis_before,
+            "no PLI for the high layer reached the publisher after the switch"
+        );
+        eprintln!(
+            "simulcast through Relais: low {} packets, high {}, switch {}; PLIs per layer {:?}",
+            low_video.len(),
+            high_video.len(),
+            switched.len(),
+            [plis.count(0), plis.count(1), plis.count(2)],
+        );
+
+        sending.abort();
+        watching_plis.abort();
+        publisher.close().await?;
+        low.close().await?;
+        high.close().await
+    })
+    .await
+}
+
+/// Run `test` with the WebSocket URL of a fresh in-process server, within
+/// 30 s, then stop the server.
+async fn with_server<F, Fut>(test: F) -> anyhow::Result<()>
+where
+    F: FnOnce(String) -> Fut,
+    Fut: Future<Output = anyhow::Result<()>>,
+{
     init_logging();
     let server = relais_signaling::start(ServerConfig::default()).await?;
-    let result = tokio::time::timeout(Duration::from_secs(30), call(&server)).await;
+    let result = tokio::time::timeout(Duration::from_secs(30), test(server.ws_url())).await;
     server.shutdown().await;
     result.context("the test did not finish within 30 s")?
 }
 
-async fn call(server: &relais_signaling::RunningServer) -> anyhow::Result<()> {
-    let url = &server.ws_url();
-    // The publisher: VP8 camera and Opus microphone, offered by the client.
-    let mut publisher_signal = Signal::connect(url).await?;
-    publisher_signal
-        .join("interop", "webrtc-rs publisher")
-        .await?;
-    let mut publisher = Peer::new().await?;
-    let video = rtp_track(RtpCodecKind::Video, VIDEO_SSRC, "camera");
-    let audio = rtp_track(RtpCodecKind::Audio, AUDIO_SSRC, "microphone");
-    for track in [&video, &audio] {
-        publisher
-            .pc
-            .add_transceiver_from_track(
-                Arc::clone(track) as Arc<dyn TrackLocal>,
-                Some(RTCRtpTransceiverInit {
-                    direction: RTCRtpTransceiverDirection::Sendonly,
-                    ..Default::default()
-                }),
-            )
-            .await?;
-    }
-    let offer = publisher.offer().await?;
-    let sources: Vec<_> = media_lines(&offer)
-        .into_iter()
-        .map(|(kind, mid)| {
-            let source = if kind == "video" {
-                "camera"
-            } else {
-                "microphone"
-            };
-            json!({"mid": mid, "source": source})
-        })
-        .collect();
-    publisher_signal
-        .send(json!({"type": "publish_offer", "sdp": offer, "sources": sources}))
-        .await?;
-    let answer = publisher_signal.recv_type("publish_answer").await?;
-    let published: Vec<String> = answer["tracks"]
-        .as_array()
-        .context("publish_answer without tracks")?
-        .iter()
-        .filter_map(|t| t["track_id"].as_str().map(String::from))
-        .collect();
-    ensure!(published.len() == 2, "two tracks published: {answer}");
-    publisher
-        .accept_answer(answer["sdp"].as_str().context("no sdp")?)
-        .await?;
-    publisher.connected().await.context("publisher")?;
-
-    let keyframe_wanted = Arc::new(AtomicBool::new(false));
-    let plis = Arc::new(AtomicUsize::new(0));
-    let watching_plis = tokio::spawn(count_plis(
-        Arc::clone(&video),
-        Arc::clone(&keyframe_wanted),
-        Arc::clone(&plis),
-    ));
-    let sending = tokio::spawn(send_media(
-        Arc::clone(&video),
-        Arc::clone(&audio),
-        Arc::clone(&keyframe_wanted),
-    ));
-
-    // The subscriber joins the running call and answers the server's offers.
-    let mut subscriber_signal = Signal::connect(url).await?;
-    subscriber_signal
-        .join("interop", "webrtc-rs subscriber")
-        .await?;
-    let mut subscriber = Peer::new().await?;
-    let offer = subscriber_signal.recv_type("subscribe_offer").await?;
-    for id in &published {
-        ensure!(
-            offer["tracks"]
-                .as_array()
-                .is_some_and(|ts| ts.iter().any(|t| t["track_id"] == id.as_str())),
-            "the subscribe offer carries track {id}: {offer}"
-        );
-    }
-    let answer = subscriber
-        .answer(offer["sdp"].as_str().context("no sdp")?)
-        .await?;
-    subscriber_signal
-        .send(json!({"type": "subscribe_answer", "req": "s1", "sdp": answer}))
-        .await?;
-    subscriber_signal.recv_type("ok").await?;
-    subscriber.connected().await.context("subscriber")?;
-    let connected_at = Instant::now();
-
-    // Read both remote tracks into one channel.
-    let (packets_tx, mut packets) = mpsc::unbounded_channel();
-    let mut readers = Vec::new();
-    for _ in 0..2 {
-        let track = within("on_track", subscriber.tracks.recv())
-            .await?
-            .context("subscriber closed")?;
-        readers.push(tokio::spawn(read_track(track, packets_tx.clone())));
-    }
-
-    let mut received_video = Vec::new();
-    let mut received_audio = Vec::new();
-    let collecting = async {
-        while received_video.len() < WANT_VIDEO * 3 / 2 || received_audio.len() < WANT_AUDIO {
-            match packets.recv().await {
-                Some((RtpCodecKind::Video, p)) => received_video.push(p),
-                Some((_, p)) => received_audio.push(p),
-                None => break,
-            }
-        }
-    };
-    let _ = tokio::time::timeout(Duration::from_secs(8), collecting).await;
-    let took = connected_at.elapsed();
-
-    sending.abort();
-    watching_plis.abort();
-    readers.iter().for_each(|r| r.abort());
-    publisher.pc.close().await?;
-    subscriber.pc.close().await?;
-
-    check_video(&received_video)?;
-    check_audio(&received_audio)?;
-    ensure!(
-        plis.load(Ordering::Relaxed) >= 1,
-        "the publisher never got a PLI for the new subscriber"
-    );
-    eprintln!(
-        "webrtc-rs through Relais: {} video and {} audio packets within {:?} of connecting, {} PLIs at the publisher",
-        received_video.len(),
-        received_audio.len(),
-        took,
-        plis.load(Ordering::Relaxed),
-    );
-    eprintln!("server: {:?}", server.sfu().metrics());
-    Ok(())
+/// A participant publishing webrtc-rs local tracks.
+struct Publisher {
+    signal: Signal,
+    peer: Peer,
+    /// The publish offer that was sent.
+    offer: String,
+    /// The server's track ids, in the order of the tracks given.
+    track_ids: Vec<String>,
 }
 
-/// `(kind, mid)` of each media line of an SDP, in order.
-fn media_lines(sdp: &str) -> Vec<(String, String)> {
-    let mut lines = Vec::new();
-    let mut kind = None;
-    for line in sdp.lines() {
-        if let Some(m) = line.strip_prefix("m=") {
-            kind = m.split(' ').next().map(String::from);
-        } else if let (Some(mid), Some(k)) = (line.strip_prefix("a=mid:"), &kind) {
-            lines.push((k.clone(), mid.trim().to_owned()));
+impl Publisher {
+    async fn start(
+        url: &str,
+        room: &str,
+        tracks: Vec<Arc<TrackLocalStaticRTP>>,
+    ) -> anyhow::Result<Publisher> {
+        let mut signal = Signal::connect(url).await?;
+        signal.join(room, "webrtc-rs publisher").await?;
+        let mut peer = Peer::new().await?;
+        for track in tracks {
+            peer.pc
+                .add_transceiver_from_track(
+                    track as Arc<dyn TrackLocal>,
+                    Some(RTCRtpTransceiverInit {
+                        direction: RTCRtpTransceiverDirection::Sendonly,
+                        ..Default::default()
+                    }),
+                )
+                .await?;
+        }
+        let offer = peer.offer().await?;
+        let sources: Vec<_> = media_lines(&offer)
+            .into_iter()
+            .map(|(kind, mid)| {
+                let source = if kind == "video" {
+                    "camera"
+                } else {
+                    "microphone"
+                };
+                json!({"mid": mid, "source": source})
+            })
+            .collect();
+        signal
+            .send(json!({"type": "publish_offer", "sdp": offer, "sources": sources}))
+            .await?;
+        let answer = signal.recv_type("publish_answer").await?;
+        let track_ids = answer["tracks"]
+            .as_array()
+            .context("publish_answer without tracks")?
+            .iter()
+            .filter_map(|t| t["track_id"].as_str().map(String::from))
+            .collect();
+        peer.accept_answer(answer["sdp"].as_str().context("no sdp")?)
+            .await?;
+        peer.connected().await.context("publisher")?;
+        Ok(Publisher {
+            signal,
+            peer,
+            offer,
+            track_ids,
+        })
+    }
+
+    async fn close(mut self) -> anyhow::Result<()> {
+        self.signal.send(json!({"type": "leave"})).await?;
+        self.peer.pc.close().await?;
+        Ok(())
+    }
+}
+
+/// A participant that only receives, its tracks read into one channel.
+struct Subscriber {
+    signal: Signal,
+    peer: Peer,
+    /// The track ids of the server's first offer.
+    offered: Vec<String>,
+    packets: mpsc::UnboundedReceiver<(RtpCodecKind, rtp::Packet)>,
+    readers: Vec<JoinHandle<()>>,
+    next_req: u32,
+}
+
+impl Subscriber {
+    /// Join, ask for the given `(track_id, quality)`s, answer the server's
+    /// offer and wait for its tracks.
+    async fn join(
+        url: &str,
+        room: &str,
+        name: &str,
+        qualities: &[(&str, &str)],
+    ) -> anyhow::Result<Subscriber> {
+        let mut signal = Signal::connect(url).await?;
+        signal.join(room, name).await?;
+        let peer = Peer::new().await?;
+        let offer = signal.recv_type("subscribe_offer").await?;
+        let offered: Vec<String> = offer["tracks"]
+            .as_array()
+            .context("subscribe_offer without tracks")?
+            .iter()
+            .filter_map(|t| t["track_id"].as_str().map(String::from))
+            .collect();
+        let (tx, packets) = mpsc::unbounded_channel();
+        let mut subscriber = Subscriber {
+            signal,
+            peer,
+            offered,
+            packets,
+            readers: Vec::new(),
+            next_req: 0,
+        };
+        for (track_id, quality) in qualities {
+            subscriber
+                .request(json!({"type": "subscribe", "track_id": track_id, "quality": quality}))
+                .await?;
+        }
+        let answer = subscriber
+            .peer
+            .answer(offer["sdp"].as_str().context("no sdp")?)
+            .await?;
+        subscriber
+            .request(json!({"type": "subscribe_answer", "sdp": answer}))
+            .await?;
+        subscriber
+            .peer
+            .connected()
+            .await
+            .with_context(|| format!("subscriber {name}"))?;
+        for _ in 0..subscriber.offered.len() {
+            let track = within("on_track", subscriber.peer.tracks.recv())
+                .await?
+                .context("subscriber closed")?;
+            subscriber
+                .readers
+                .push(tokio::spawn(read_track(track, tx.clone())));
+        }
+        Ok(subscriber)
+    }
+
+    /// Send a message tagged with a fresh `req` and wait for its reply.
+    async fn request(&mut self, mut message: Value) -> anyhow::Result<Value> {
+        self.next_req += 1;
+        let req = format!("r{}", self.next_req);
+        message["req"] = json!(req);
+        self.signal.send(message).await?;
+        self.signal.reply(&req).await
+    }
+
+    /// Read RTP until `video` video and `audio` audio packets arrived, for at
+    /// most 8 s; what arrived by then.
+    async fn collect(
+        &mut self,
+        video: usize,
+        audio: usize,
+    ) -> anyhow::Result<(Vec<rtp::Packet>, Vec<rtp::Packet>)> {
+        let (mut v, mut a) = (Vec::new(), Vec::new());
+        let collecting = async {
+            while v.len() < video || a.len() < audio {
+                match self.packets.recv().await {
+                    Some((RtpCodecKind::Video, p)) => v.push(p),
+                    Some((_, p)) => a.push(p),
+                    None => break,
+                }
+            }
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(8), collecting).await;
+        Ok((v, a))
+    }
+
+    async fn close(mut self) -> anyhow::Result<()> {
+        self.readers.iter().for_each(|r| r.abort());
+        self.signal.send(json!({"type": "leave"})).await?;
+        self.peer.pc.close().await?;
+        Ok(())
+    }
+}
+
+async fn read_track(
+    track: Arc<dyn TrackRemote>,
+    out: mpsc::UnboundedSender<(RtpCodecKind, rtp::Packet)>,
+) {
+    let kind = track.kind().await;
+    while let Some(event) = track.poll().await {
+        if let TrackRemoteEvent::OnRtpPacket(packet) = event {
+            if out.send((kind, packet)).is_err() {
+                return;
+            }
         }
     }
-    lines
+}
+
+/// PLIs that reached the publisher, per SSRC it sends; each one also asks
+/// the sending loop for a keyframe of that SSRC.
+struct PliCounter {
+    ssrcs: Vec<u32>,
+    counts: Vec<AtomicUsize>,
+    /// Bit `i`: a keyframe is wanted on `ssrcs[i]`.
+    wanted: AtomicU8,
+}
+
+impl PliCounter {
+    fn new(ssrcs: &[u32]) -> PliCounter {
+        PliCounter {
+            ssrcs: ssrcs.to_vec(),
+            counts: ssrcs.iter().map(|_| AtomicUsize::new(0)).collect(),
+            wanted: AtomicU8::new(0),
+        }
+    }
+
+    fn count(&self, index: usize) -> usize {
+        self.counts[index].load(Ordering::Relaxed)
+    }
+
+    /// Whether a keyframe was asked for on `ssrcs[index]` since the last call.
+    fn take_wanted(&self, index: usize) -> bool {
+        self.wanted.fetch_and(!(1 << index), Ordering::Relaxed) & (1 << index) != 0
+    }
+
+    async fn watch(self: Arc<Self>, track: Arc<TrackLocalStaticRTP>) {
+        while let Some(event) = track.poll().await {
+            let TrackLocalEvent::OnRtcpPacket(packets) = event else {
+                continue;
+            };
+            for p in packets {
+                let Some(pli) = p.as_any().downcast_ref::<PictureLossIndication>() else {
+                    continue;
+                };
+                if let Some(i) = self.ssrcs.iter().position(|s| *s == pli.media_ssrc) {
+                    self.counts[i].fetch_add(1, Ordering::Relaxed);
+                    self.wanted.fetch_or(1 << i, Ordering::Relaxed);
+                }
+            }
+        }
+    }
 }
 
 /// ~30 fps VP8 (a keyframe every second and on request) and an Opus packet
 /// every 20 ms, until aborted.
-async fn send_media(
+async fn send_camera_and_microphone(
     video: Arc<TrackLocalStaticRTP>,
     audio: Arc<TrackLocalStaticRTP>,
-    keyframe_wanted: Arc<AtomicBool>,
+    plis: Arc<PliCounter>,
 ) {
     let mut video_clock = tokio::time::interval(Duration::from_millis(33));
     let mut audio_clock = tokio::time::interval(Duration::from_millis(20));
@@ -207,21 +407,54 @@ async fn send_media(
     loop {
         tokio::select! {
             _ = video_clock.tick() => {
-                let keyframe = frame % 30 == 0 || keyframe_wanted.swap(false, Ordering::Relaxed);
-                let payloads = vp8_frame(frame, (frame & 0x7fff) as u16, keyframe);
+                let keyframe = plis.take_wanted(0) || frame % 30 == 0;
+                let payloads = vp8_frame(frame, (frame & 0x7fff) as u16, keyframe, 0);
                 let last = payloads.len() - 1;
                 for (i, payload) in payloads.into_iter().enumerate() {
-                    let packet = rtp_packet(VP8_PT, video_seq, frame * 3000, VIDEO_SSRC, i == last, payload);
+                    let packet =
+                        rtp_packet(VP8_PT, video_seq, frame * 3000, VIDEO_SSRC, i == last, payload);
                     video_seq = video_seq.wrapping_add(1);
                     let _ = video.write_rtp(packet).await;
                 }
                 frame += 1;
             }
             _ = audio_clock.tick() => {
-                let packet = rtp_packet(OPUS_PT, audio_seq, audio_count * 960, AUDIO_SSRC, false, opus_payload(audio_count));
+                let payload = opus_payload(audio_count);
+                let packet = rtp_packet(OPUS_PT, audio_seq, audio_count * 960, AUDIO_SSRC, false, payload);
                 audio_seq = audio_seq.wrapping_add(1);
                 audio_count += 1;
                 let _ = audio.write_rtp(packet).await;
+            }
+        }
+    }
+}
+
+/// ~30 fps VP8 in the three [`LAYERS`], each with its own sequence numbers
+/// and picture ids and the mid and rid header extensions, a keyframe every
+/// second and on request; until aborted.
+async fn send_simulcast(
+    video: Arc<TrackLocalStaticRTP>,
+    mid: String,
+    (mid_ext, rid_ext): (u8, u8),
+    plis: Arc<PliCounter>,
+) {
+    let mut clock = tokio::time::interval(Duration::from_millis(33));
+    let mut seqs = [100u16, 20_000, 40_000];
+    for frame in 0u32.. {
+        clock.tick().await;
+        for (layer, (rid, ssrc)) in LAYERS.iter().enumerate() {
+            let keyframe = plis.take_wanted(layer) || frame % 30 == 0;
+            let picture_id = ((frame + 1000 * layer as u32) & 0x7fff) as u16;
+            let payloads = vp8_frame(frame, picture_id, keyframe, layer as u8);
+            let last = payloads.len() - 1;
+            for (i, payload) in payloads.into_iter().enumerate() {
+                let mut packet =
+                    rtp_packet(VP8_PT, seqs[layer], frame * 3000, *ssrc, i == last, payload);
+                seqs[layer] = seqs[layer].wrapping_add(1);
+                let header = &mut packet.header;
+                let _ = header.set_extension(mid_ext, mid.as_bytes().to_vec().into());
+                let _ = header.set_extension(rid_ext, rid.as_bytes().to_vec().into());
+                let _ = video.write_rtp(packet).await;
             }
         }
     }
@@ -242,43 +475,10 @@ fn rtp_packet(pt: u8, seq: u16, ts: u32, ssrc: u32, marker: bool, payload: Vec<u
     }
 }
 
-/// Count the PLIs that reach the publisher's video track, and ask for a
-/// keyframe.
-async fn count_plis(
-    video: Arc<TrackLocalStaticRTP>,
-    keyframe_wanted: Arc<AtomicBool>,
-    plis: Arc<AtomicUsize>,
-) {
-    while let Some(event) = video.poll().await {
-        if let TrackLocalEvent::OnRtcpPacket(packets) = event {
-            for p in packets {
-                let pli = p.as_any().downcast_ref::<PictureLossIndication>();
-                if pli.is_some_and(|pli| pli.media_ssrc == VIDEO_SSRC) {
-                    plis.fetch_add(1, Ordering::Relaxed);
-                    keyframe_wanted.store(true, Ordering::Relaxed);
-                }
-            }
-        }
-    }
-}
-
-async fn read_track(
-    track: Arc<dyn TrackRemote>,
-    out: mpsc::UnboundedSender<(RtpCodecKind, rtp::Packet)>,
-) {
-    let kind = track.kind().await;
-    while let Some(event) = track.poll().await {
-        if let TrackRemoteEvent::OnRtpPacket(packet) = event {
-            if out.send((kind, packet)).is_err() {
-                return;
-            }
-        }
-    }
-}
-
-/// The publisher's frames, whole and in order from a keyframe on, on one
-/// SSRC with continuous sequence numbers and non-decreasing timestamps.
-fn check_video(packets: &[rtp::Packet]) -> anyhow::Result<()> {
+/// The publisher's frames of `layer`, whole and in order from a keyframe on,
+/// on one SSRC with continuous sequence numbers and timestamps that move by
+/// one frame (3000) between frames.
+fn check_video(packets: &[rtp::Packet], layer: u8) -> anyhow::Result<()> {
     ensure!(
         packets.len() >= WANT_VIDEO,
         "the subscriber got {} video packets, wanted at least {WANT_VIDEO}",
@@ -293,13 +493,19 @@ fn check_video(packets: &[rtp::Packet]) -> anyhow::Result<()> {
     let mut keyframes = 0;
     for (i, pair) in packets.windows(2).enumerate() {
         let (a, b) = (&pair[0], &pair[1]);
-        let (va, vb) = (parse_vp8(&a.payload), parse_vp8(&b.payload));
-        let (Some((fa, ia)), Some((fb, ib))) =
-            (va.and_then(|v| v.marker), vb.and_then(|v| v.marker))
-        else {
+        let (Some(va), Some(vb)) = (parse_vp8(&a.payload), parse_vp8(&b.payload)) else {
+            bail!("video packet {i} or {} is not VP8", i + 1);
+        };
+        let (Some(ma), Some(mb)) = (va.mark, vb.mark) else {
             bail!("video packet {i} or {} lacks the publisher's marker", i + 1);
         };
-        keyframes += usize::from(vb.is_some_and(|v| v.keyframe));
+        ensure!(
+            ma.layer == layer && mb.layer == layer,
+            "packet {} is of layer {}, wanted {layer}",
+            i + 1,
+            mb.layer
+        );
+        keyframes += usize::from(vb.keyframe);
         ensure!(b.header.ssrc == ssrc, "SSRC changed at packet {}", i + 1);
         ensure!(
             b.header.sequence_number == a.header.sequence_number.wrapping_add(1),
@@ -308,18 +514,76 @@ fn check_video(packets: &[rtp::Packet]) -> anyhow::Result<()> {
             b.header.sequence_number,
             i + 1
         );
+        let next_part = mb.frame == ma.frame && mb.index == ma.index + 1;
+        let next_frame = mb.frame == ma.frame + 1 && mb.index == 0;
         ensure!(
-            (fb == fa && ib == ia + 1) || (fb == fa + 1 && ib == 0),
-            "packet {} is frame {fb} part {ib} after frame {fa} part {ia}",
-            i + 1
+            next_part || next_frame,
+            "packet {} is frame {} part {} after frame {} part {}",
+            i + 1,
+            mb.frame,
+            mb.index,
+            ma.frame,
+            ma.index
         );
         let dt = b.header.timestamp.wrapping_sub(a.header.timestamp);
         ensure!(
-            dt == if fb == fa { 0 } else { 3000 },
-            "timestamp moved by {dt} from frame {fa} to {fb}"
+            dt == if next_part { 0 } else { 3000 },
+            "timestamp moved by {dt} from frame {} to {}",
+            ma.frame,
+            mb.frame
         );
     }
     ensure!(keyframes >= 1, "no keyframe after the first");
+    Ok(())
+}
+
+/// One stream that moves from layer `from` to layer `to` once, at the start
+/// of a keyframe, without a gap in sequence numbers or a step back in time.
+fn check_switch(packets: &[rtp::Packet], from: u8, to: u8) -> anyhow::Result<()> {
+    let marks: Vec<_> = packets
+        .iter()
+        .map(|p| parse_vp8(&p.payload))
+        .collect::<Option<_>>()
+        .context("a packet is not VP8")?;
+    let layers: Vec<u8> = marks
+        .iter()
+        .map(|v| v.mark.map(|m| m.layer))
+        .collect::<Option<_>>()
+        .context("a packet lacks the publisher's marker")?;
+    let switch = layers
+        .iter()
+        .position(|l| *l == to)
+        .context("never switched")?;
+    ensure!(
+        layers[..switch].iter().all(|l| *l == from) && layers[switch..].iter().all(|l| *l == to),
+        "layers do not go once from {from} to {to}: {layers:?}"
+    );
+    ensure!(
+        marks[switch].start && marks[switch].keyframe,
+        "the switch lands on {:?}, not on a keyframe",
+        marks[switch]
+    );
+    ensure!(
+        switch + WANT_VIDEO / 2 <= packets.len(),
+        "too few packets after the switch"
+    );
+    for (i, pair) in packets.windows(2).enumerate() {
+        let (a, b) = (&pair[0].header, &pair[1].header);
+        ensure!(b.ssrc == a.ssrc, "SSRC changed at packet {}", i + 1);
+        ensure!(
+            b.sequence_number == a.sequence_number.wrapping_add(1),
+            "sequence numbers jump from {} to {} at packet {} (switch at {switch})",
+            a.sequence_number,
+            b.sequence_number,
+            i + 1
+        );
+        let dt = b.timestamp.wrapping_sub(a.timestamp);
+        ensure!(
+            dt < 1 << 31,
+            "timestamp goes back at packet {} (switch at {switch})",
+            i + 1
+        );
+    }
     Ok(())
 }
 

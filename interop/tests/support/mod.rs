@@ -12,7 +12,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, bail, Context};
+use anyhow::{anyhow, bail, ensure, Context};
 use futures_util::{SinkExt, StreamExt};
 use rtc::interceptor::{Attribute, Interceptor, Packet, Slot, StreamInfo, TaggedPacket};
 use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
@@ -66,6 +66,8 @@ pub async fn within<T>(what: &str, f: impl Future<Output = T>) -> anyhow::Result
 /// A client of the signaling WebSocket.
 pub struct Signal {
     ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    /// Messages passed over by [`Signal::recv_type`], oldest first.
+    skipped: VecDeque<Value>,
 }
 
 impl Signal {
@@ -73,7 +75,10 @@ impl Signal {
         let (ws, _) = within("WebSocket connect", tokio_tungstenite::connect_async(url))
             .await?
             .context("WebSocket connect")?;
-        Ok(Signal { ws })
+        Ok(Signal {
+            ws,
+            skipped: VecDeque::new(),
+        })
     }
 
     pub async fn send(&mut self, message: Value) -> anyhow::Result<()> {
@@ -81,8 +86,8 @@ impl Signal {
         Ok(())
     }
 
-    /// The next JSON message, without a timeout; `None` when the socket closed.
-    pub async fn next(&mut self) -> Option<anyhow::Result<Value>> {
+    /// The next JSON message off the socket; `None` when it closed.
+    async fn read(&mut self) -> Option<anyhow::Result<Value>> {
         loop {
             match self.ws.next().await? {
                 Ok(Message::Text(text)) => {
@@ -95,19 +100,43 @@ impl Signal {
         }
     }
 
-    /// The next message of type `ty`, skipping events; an `error` fails.
+    /// The next message of type `ty`. Messages passed over are kept for
+    /// later calls; an `error` fails.
     pub async fn recv_type(&mut self, ty: &str) -> anyhow::Result<Value> {
-        within(&format!("waiting for `{ty}`"), async {
+        self.recv_where(ty, |m| m["type"] == ty).await
+    }
+
+    /// The reply to the request tagged `req`.
+    pub async fn reply(&mut self, req: &str) -> anyhow::Result<Value> {
+        let what = format!("the reply to request {req}");
+        let message = self.recv_where(&what, |m| m["req"] == req).await?;
+        ensure!(message["type"] != "error", "{what} is an error: {message}");
+        Ok(message)
+    }
+
+    /// The next message for which `wanted` holds, first among those passed
+    /// over before. Others are kept; an `error` not for this fails.
+    pub async fn recv_where(
+        &mut self,
+        what: &str,
+        wanted: impl Fn(&Value) -> bool,
+    ) -> anyhow::Result<Value> {
+        if let Some(at) = self.skipped.iter().position(&wanted) {
+            return Ok(self.skipped.remove(at).expect("position is in range"));
+        }
+        within(&format!("waiting for {what}"), async {
             loop {
                 let message = self
-                    .next()
+                    .read()
                     .await
-                    .ok_or_else(|| anyhow!("socket closed while waiting for `{ty}`"))??;
-                match message["type"].as_str() {
-                    Some(t) if t == ty => return Ok(message),
-                    Some("error") => bail!("server error while waiting for `{ty}`: {message}"),
-                    _ => {}
+                    .ok_or_else(|| anyhow!("socket closed while waiting for {what}"))??;
+                if wanted(&message) {
+                    return Ok(message);
                 }
+                if message["type"] == "error" {
+                    bail!("server error while waiting for {what}: {message}");
+                }
+                self.skipped.push_back(message);
             }
         })
         .await?
@@ -303,6 +332,15 @@ impl Interceptor for KeyframeRequestsToApp {
 
 /// A local track that sends the RTP it is given, on one SSRC.
 pub fn rtp_track(kind: RtpCodecKind, ssrc: u32, name: &str) -> Arc<TrackLocalStaticRTP> {
+    local_track(kind, name, &[("", ssrc)])
+}
+
+/// A VP8 track sending one encoding per `(rid, ssrc)`: simulcast.
+pub fn simulcast_track(name: &str, layers: &[(&str, u32)]) -> Arc<TrackLocalStaticRTP> {
+    local_track(RtpCodecKind::Video, name, layers)
+}
+
+fn local_track(kind: RtpCodecKind, name: &str, layers: &[(&str, u32)]) -> Arc<TrackLocalStaticRTP> {
     let codec = match kind {
         RtpCodecKind::Audio => RTCRtpCodec {
             mime_type: "audio/opus".into(),
@@ -319,31 +357,61 @@ pub fn rtp_track(kind: RtpCodecKind, ssrc: u32, name: &str) -> Arc<TrackLocalSta
             rtcp_feedback: vec![],
         },
     };
+    let encodings = layers
+        .iter()
+        .map(|(rid, ssrc)| RTCRtpEncodingParameters {
+            rtp_coding_parameters: RTCRtpCodingParameters {
+                rid: (*rid).into(),
+                ssrc: Some(*ssrc),
+                ..Default::default()
+            },
+            codec: codec.clone(),
+            ..Default::default()
+        })
+        .collect();
     Arc::new(TrackLocalStaticRTP::new(MediaStreamTrack::new(
         "relais-interop".into(),
         name.into(),
         name.into(),
         kind,
-        vec![RTCRtpEncodingParameters {
-            rtp_coding_parameters: RTCRtpCodingParameters {
-                ssrc: Some(ssrc),
-                ..Default::default()
-            },
-            codec,
-            ..Default::default()
-        }],
+        encodings,
     )))
+}
+
+/// `(kind, mid)` of each media line of an SDP, in order.
+pub fn media_lines(sdp: &str) -> Vec<(String, String)> {
+    let mut lines = Vec::new();
+    let mut kind = None;
+    for line in sdp.lines() {
+        if let Some(m) = line.strip_prefix("m=") {
+            kind = m.split(' ').next().map(String::from);
+        } else if let (Some(mid), Some(k)) = (line.strip_prefix("a=mid:"), &kind) {
+            lines.push((k.clone(), mid.trim().to_owned()));
+        }
+    }
+    lines
+}
+
+/// The id an SDP gives to the header extension `uri` (`a=extmap:ID URI`).
+pub fn extmap_id(sdp: &str, uri: &str) -> Option<u8> {
+    sdp.lines().find_map(|line| {
+        let rest = line.strip_prefix("a=extmap:")?;
+        let (id, rest) = rest.split_once(' ')?;
+        (rest.split(' ').next()? == uri).then(|| id.split('/').next()?.parse().ok())?
+    })
 }
 
 // ---------------------------------------------------------------------------
 // Synthetic media
 
-/// The RTP payloads of one VP8 frame (RFC 7741): a payload descriptor with a
-/// 15-bit picture id, the VP8 payload header on the first packet (with the
-/// keyframe start code and a 640x480 size on keyframes), then [`MARKER`],
-/// the frame number and the packet index, padded to a plausible size.
-pub fn vp8_frame(frame: u32, picture_id: u16, keyframe: bool) -> Vec<Vec<u8>> {
+/// The RTP payloads of one VP8 frame (RFC 7741) of simulcast layer `layer`
+/// (0 without simulcast): a payload descriptor with a 15-bit picture id, the
+/// VP8 payload header on the first packet (with the keyframe start code and
+/// the layer's size on keyframes), then [`MARKER`], the frame number, the
+/// packet index and the layer, padded to a plausible size.
+pub fn vp8_frame(frame: u32, picture_id: u16, keyframe: bool, layer: u8) -> Vec<Vec<u8>> {
     let (packets, size) = if keyframe { (3, 1100) } else { (1, 500) };
+    let (width, height) = (320u16 << layer, 180u16 << layer);
     (0..packets)
         .map(|index| {
             let start = index == 0;
@@ -359,13 +427,13 @@ pub fn vp8_frame(frame: u32, picture_id: u16, keyframe: bool) -> Vec<Vec<u8>> {
                 p.extend([if keyframe { 0x10 } else { 0x11 }, 0x00, 0x00]);
                 if keyframe {
                     p.extend([0x9d, 0x01, 0x2a]);
-                    p.extend(640u16.to_le_bytes());
-                    p.extend(480u16.to_le_bytes());
+                    p.extend(width.to_le_bytes());
+                    p.extend(height.to_le_bytes());
                 }
             }
             p.extend(MARKER);
             p.extend(frame.to_be_bytes());
-            p.push(index as u8);
+            p.extend([index as u8, layer]);
             p.resize(size, 0);
             p
         })
@@ -388,8 +456,15 @@ pub struct Vp8Info {
     pub start: bool,
     /// The first packet of a keyframe (frame tag P bit clear).
     pub keyframe: bool,
-    /// Frame number and packet index after [`MARKER`], if present.
-    pub marker: Option<(u32, u8)>,
+    /// What the publisher wrote after [`MARKER`], if it is there.
+    pub mark: Option<Mark>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Mark {
+    pub frame: u32,
+    pub index: u8,
+    pub layer: u8,
 }
 
 pub fn parse_vp8(payload: &[u8]) -> Option<Vp8Info> {
@@ -410,14 +485,18 @@ pub fn parse_vp8(payload: &[u8]) -> Option<Vp8Info> {
     }
     let start = first & 0x10 != 0 && first & 0x07 == 0;
     let keyframe = start && payload.get(len)? & 0x01 == 0;
-    let marker = find_marker(payload).and_then(|at| {
-        let b = payload.get(at..at + 5)?;
-        Some((u32::from_be_bytes([b[0], b[1], b[2], b[3]]), b[4]))
+    let mark = find_marker(payload).and_then(|at| {
+        let b = payload.get(at..at + 6)?;
+        Some(Mark {
+            frame: u32::from_be_bytes([b[0], b[1], b[2], b[3]]),
+            index: b[4],
+            layer: b[5],
+        })
     });
     Some(Vp8Info {
         start,
         keyframe,
-        marker,
+        mark,
     })
 }
 

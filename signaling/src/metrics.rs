@@ -86,6 +86,8 @@ struct CoreCollector {
     layer_switches: IntCounter,
     unroutable: IntCounter,
     peer_panics: IntCounter,
+    send_dropped: IntCounter,
+    relay_dropped: IntCounter,
     descs: Vec<Desc>,
 }
 
@@ -145,6 +147,14 @@ impl CoreCollector {
                 "relais_peer_panics_total",
                 "Peers dropped after a panic in their state machine",
             ),
+            send_dropped: counter(
+                "relais_send_dropped_total",
+                "Datagrams dropped because a worker's UDP send buffer was full",
+            ),
+            relay_dropped: counter(
+                "relais_relay_dropped_total",
+                "Packets for another worker dropped because its queue was full",
+            ),
             descs: Vec::new(),
         };
         c.descs = c
@@ -169,6 +179,8 @@ impl CoreCollector {
             &self.layer_switches,
             &self.unroutable,
             &self.peer_panics,
+            &self.send_dropped,
+            &self.relay_dropped,
         ]
     }
 }
@@ -213,6 +225,8 @@ impl Collector for CoreCollector {
         set_counter(&self.layer_switches, m.layer_switches);
         set_counter(&self.unroutable, m.unroutable_datagrams);
         set_counter(&self.peer_panics, m.peer_panics);
+        set_counter(&self.send_dropped, m.send_dropped);
+        set_counter(&self.relay_dropped, m.relay_dropped);
         self.parts().iter().flat_map(|c| c.collect()).collect()
     }
 }

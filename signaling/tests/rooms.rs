@@ -182,6 +182,8 @@ async fn health_metrics_and_web_client() {
         "relais_layer_switches_total",
         "relais_unroutable_datagrams_total",
         "relais_peer_panics_total",
+        "relais_send_dropped_total",
+        "relais_relay_dropped_total",
         "relais_websocket_connections 1",
         "relais_signaling_errors_total{code=\"bad_message\"} 1",
         "process_cpu_seconds_total",

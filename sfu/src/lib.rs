@@ -10,7 +10,9 @@
 #![forbid(unsafe_code)]
 
 pub mod active_speaker;
+pub mod allocator;
 pub mod api;
+pub mod bitrate;
 pub mod codec;
 pub mod forwarder;
 pub mod handle;

@@ -18,7 +18,7 @@ use anyhow::{bail, ensure, Context};
 use relais_signaling::ServerConfig;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtp;
-use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
+use rtc::rtp_transceiver::rtp_sender::RtpCodecKind::{self, Audio, Video};
 use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
 use serde_json::{json, Value};
 use support::{
@@ -33,6 +33,7 @@ use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 
 const VIDEO_SSRC: u32 = 0x1111_0001;
 const AUDIO_SSRC: u32 = 0x1111_0002;
+const SECOND_SSRC: u32 = 0x1111_0003;
 /// The simulcast encodings: rid and SSRC of layers 0, 1 and 2.
 const LAYERS: [(&str, u32); 3] = [("q", 0x2222_0000), ("h", 0x2222_0001), ("f", 0x2222_0002)];
 /// Two seconds of each.
@@ -51,7 +52,11 @@ async fn webrtc_rs_publisher_to_webrtc_rs_subscriber() -> anyhow::Result<()> {
         ensure!(publisher.track_ids.len() == 2, "two tracks published");
         let plis = Arc::new(PliCounter::new(&[VIDEO_SSRC]));
         let watching_plis = tokio::spawn(Arc::clone(&plis).watch(video.clone()));
-        let sending = tokio::spawn(send_camera_and_microphone(video, audio, Arc::clone(&plis)));
+        let sending = tokio::spawn(send_camera_and_microphone(
+            (video, VIDEO_SSRC),
+            Some(audio),
+            Arc::clone(&plis),
+        ));
 
         // The subscriber joins the running call.
         let mut subscriber = Subscriber::join(&url, "call", "subscriber", &[]).await?;
@@ -61,12 +66,16 @@ async fn webrtc_rs_publisher_to_webrtc_rs_subscriber() -> anyhow::Result<()> {
                 "the subscribe offer carries track {id}"
             );
         }
-        let (video, audio) = subscriber.collect(WANT_VIDEO * 3 / 2, WANT_AUDIO).await?;
+        subscriber
+            .collect(|r| r.count(Video) >= WANT_VIDEO * 3 / 2 && r.count(Audio) >= WANT_AUDIO)
+            .await;
 
         sending.abort();
         watching_plis.abort();
-        check_video(&video, 0)?;
-        check_audio(&audio)?;
+        let video = subscriber.received.only(Video)?;
+        let audio = subscriber.received.only(Audio)?;
+        check_video(video, 0)?;
+        check_audio(audio)?;
         ensure!(
             plis.count(0) >= 1,
             "the publisher never got a PLI for the new subscriber"
@@ -106,14 +115,15 @@ async fn webrtc_rs_simulcast_publisher_two_qualities_and_a_switch() -> anyhow::R
         // Two subscribers, one asking for the low layer, one for the high.
         let mut low = Subscriber::join(&url, "simulcast", "low", &[(&track_id, "low")]).await?;
         let mut high = Subscriber::join(&url, "simulcast", "high", &[(&track_id, "high")]).await?;
-        let (low_video, _) = low.collect(WANT_VIDEO, 0).await?;
-        let (high_video, _) = high.collect(WANT_VIDEO, 0).await?;
-        check_video(&low_video, 0).context("the low subscriber")?;
-        check_video(&high_video, 2).context("the high subscriber")?;
+        low.collect(|r| r.count(Video) >= WANT_VIDEO).await;
+        high.collect(|r| r.count(Video) >= WANT_VIDEO).await;
+        check_video(low.received.only(Video)?, 0).context("the low subscriber")?;
+        check_video(high.received.only(Video)?, 2).context("the high subscriber")?;
 
         // The low subscriber switches up: the high layer's keyframe is asked
         // for and the stream goes on without a gap.
         let plis_before = plis.count(2);
+        let before = low.received.count(Video);
         low.request(json!({"type": "subscribe", "track_id": track_id, "quality": "high"}))
             .await?;
         low.signal
@@ -121,18 +131,17 @@ async fn webrtc_rs_simulcast_publisher_two_qualities_and_a_switch() -> anyhow::R
                 m["type"] == "layer_changed" && m["layer"] == 2
             })
             .await?;
-        let (switched, _) = low.collect(WANT_VIDEO * 2, 0).await?;
-        let all: Vec<_> = low_video.iter().chain(&switched).cloned().collect();
-        check_switch(&all, 0, 2)?;
+        low.collect(|r| r.count(Video) >= before + 2 * WANT_VIDEO)
+            .await;
+        check_switch(low.received.only(Video)?, 0, 2)?;
         ensure!(
             plis.count(2) > plis_before,
             "no PLI for the high layer reached the publisher after the switch"
         );
         eprintln!(
-            "simulcast through Relais: low {} packets, high {}, switch {}; PLIs per layer {:?}",
-            low_video.len(),
-            high_video.len(),
-            switched.len(),
+            "simulcast through Relais: low {before} packets, high {}, {} across the switch; PLIs per layer {:?}",
+            high.received.count(Video),
+            low.received.count(Video),
             [plis.count(0), plis.count(1), plis.count(2)],
         );
 
@@ -143,6 +152,85 @@ async fn webrtc_rs_simulcast_publisher_two_qualities_and_a_switch() -> anyhow::R
         high.close().await
     })
     .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webrtc_rs_subscriber_follows_publishers_coming_and_going() -> anyhow::Result<()> {
+    with_server(|url| async move {
+        let room = "renegotiation";
+        let first = rtp_track(Video, VIDEO_SSRC, "camera");
+        let first_publisher = Publisher::start(&url, room, vec![first.clone()]).await?;
+        let first_sending = spawn_camera(first, VIDEO_SSRC);
+        let mut subscriber = Subscriber::join(&url, room, "subscriber", &[]).await?;
+        subscriber
+            .collect(|r| r.count(Video) >= WANT_VIDEO / 2)
+            .await;
+
+        // A second publisher: the server offers again, and webrtc-rs answers
+        // on its running connection.
+        let second = rtp_track(Video, SECOND_SSRC, "camera");
+        let second_publisher = Publisher::start(&url, room, vec![second.clone()]).await?;
+        let second_sending = spawn_camera(second, SECOND_SSRC);
+        subscriber.answer_offer().await?;
+        ensure!(
+            subscriber.offered.len() == 2,
+            "the new offer has both tracks"
+        );
+        subscriber.open_tracks(1).await?;
+        subscriber
+            .collect(|r| {
+                r.of(Video).len() == 2 && r.of(Video).iter().all(|p| p.len() >= WANT_VIDEO)
+            })
+            .await;
+        let videos = subscriber.received.of(Video);
+        ensure!(
+            videos.len() == 2,
+            "{} video tracks flow, wanted 2",
+            videos.len()
+        );
+        check_video(videos[0], 0).context("the first publisher's track")?;
+        check_video(videos[1], 0).context("the second publisher's track")?;
+
+        // The second publisher leaves: the offer drops its track and the
+        // first track goes on, still without a gap.
+        second_publisher.close().await?;
+        second_sending.abort();
+        subscriber.signal.recv_type("participant_left").await?;
+        subscriber.answer_offer().await?;
+        ensure!(
+            subscriber.offered == first_publisher.track_ids,
+            "the last offer carries only the first publisher's track: {:?}",
+            subscriber.offered
+        );
+        let before = subscriber.received.of(Video)[0].len();
+        subscriber
+            .collect(|r| r.of(Video)[0].len() >= before + WANT_VIDEO / 2)
+            .await;
+        check_video(subscriber.received.of(Video)[0], 0)
+            .context("the first publisher's track across both renegotiations")?;
+        eprintln!(
+            "renegotiation through Relais: first track {} packets, second {}",
+            subscriber.received.of(Video)[0].len(),
+            subscriber.received.of(Video)[1].len(),
+        );
+
+        first_sending.abort();
+        first_publisher.close().await?;
+        subscriber.close().await
+    })
+    .await
+}
+
+/// Send VP8 on `track`, answering PLIs with keyframes, until the handle is aborted.
+fn spawn_camera(track: Arc<TrackLocalStaticRTP>, ssrc: u32) -> JoinHandle<()> {
+    let plis = Arc::new(PliCounter::new(&[ssrc]));
+    let watching = Arc::clone(&plis).watch(Arc::clone(&track));
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = watching => {}
+            _ = send_camera_and_microphone((track, ssrc), None, plis) => {}
+        }
+    })
 }
 
 /// Run `test` with the WebSocket URL of a fresh in-process server, within
@@ -229,20 +317,24 @@ impl Publisher {
     }
 }
 
-/// A participant that only receives, its tracks read into one channel.
+/// A participant that only receives; what its tracks receive lands in
+/// [`Subscriber::received`].
 struct Subscriber {
+    name: String,
     signal: Signal,
     peer: Peer,
-    /// The track ids of the server's first offer.
+    /// The track ids of the server's latest offer.
     offered: Vec<String>,
-    packets: mpsc::UnboundedReceiver<(RtpCodecKind, rtp::Packet)>,
+    received: Received,
+    packets_tx: mpsc::UnboundedSender<(String, RtpCodecKind, rtp::Packet)>,
+    packets: mpsc::UnboundedReceiver<(String, RtpCodecKind, rtp::Packet)>,
     readers: Vec<JoinHandle<()>>,
     next_req: u32,
 }
 
 impl Subscriber {
-    /// Join, ask for the given `(track_id, quality)`s, answer the server's
-    /// offer and wait for its tracks.
+    /// Join, ask for the given `(track_id, quality)`s, then answer the
+    /// server's offer and wait for its tracks.
     async fn join(
         url: &str,
         room: &str,
@@ -251,19 +343,14 @@ impl Subscriber {
     ) -> anyhow::Result<Subscriber> {
         let mut signal = Signal::connect(url).await?;
         signal.join(room, name).await?;
-        let peer = Peer::new().await?;
-        let offer = signal.recv_type("subscribe_offer").await?;
-        let offered: Vec<String> = offer["tracks"]
-            .as_array()
-            .context("subscribe_offer without tracks")?
-            .iter()
-            .filter_map(|t| t["track_id"].as_str().map(String::from))
-            .collect();
-        let (tx, packets) = mpsc::unbounded_channel();
+        let (packets_tx, packets) = mpsc::unbounded_channel();
         let mut subscriber = Subscriber {
+            name: name.to_owned(),
             signal,
-            peer,
-            offered,
+            peer: Peer::new().await?,
+            offered: Vec::new(),
+            received: Received::default(),
+            packets_tx,
             packets,
             readers: Vec::new(),
             next_req: 0,
@@ -273,27 +360,49 @@ impl Subscriber {
                 .request(json!({"type": "subscribe", "track_id": track_id, "quality": quality}))
                 .await?;
         }
-        let answer = subscriber
-            .peer
-            .answer(offer["sdp"].as_str().context("no sdp")?)
-            .await?;
-        subscriber
-            .request(json!({"type": "subscribe_answer", "sdp": answer}))
-            .await?;
+        subscriber.answer_offer().await?;
         subscriber
             .peer
             .connected()
             .await
             .with_context(|| format!("subscriber {name}"))?;
-        for _ in 0..subscriber.offered.len() {
-            let track = within("on_track", subscriber.peer.tracks.recv())
-                .await?
-                .context("subscriber closed")?;
-            subscriber
-                .readers
-                .push(tokio::spawn(read_track(track, tx.clone())));
-        }
+        subscriber.open_tracks(subscriber.offered.len()).await?;
         Ok(subscriber)
+    }
+
+    /// Answer the server's next `subscribe_offer`.
+    async fn answer_offer(&mut self) -> anyhow::Result<()> {
+        let offer = self.signal.recv_type("subscribe_offer").await?;
+        self.offered = offer["tracks"]
+            .as_array()
+            .context("subscribe_offer without tracks")?
+            .iter()
+            .filter_map(|t| t["track_id"].as_str().map(String::from))
+            .collect();
+        let answer = self
+            .peer
+            .answer(offer["sdp"].as_str().context("no sdp")?)
+            .await
+            .with_context(|| format!("{} answering {offer}", self.name))?;
+        self.request(json!({"type": "subscribe_answer", "sdp": answer}))
+            .await?;
+        Ok(())
+    }
+
+    /// Wait for `n` more remote tracks and read each into `received`.
+    /// (webrtc-rs reports a track when its first RTP packet arrives.)
+    async fn open_tracks(&mut self, n: usize) -> anyhow::Result<()> {
+        for _ in 0..n {
+            let track = within(
+                "on_track: a remote track's first packet",
+                self.peer.tracks.recv(),
+            )
+            .await?
+            .context("subscriber closed")?;
+            let tx = self.packets_tx.clone();
+            self.readers.push(tokio::spawn(read_track(track, tx)));
+        }
+        Ok(())
     }
 
     /// Send a message tagged with a fresh `req` and wait for its reply.
@@ -305,25 +414,20 @@ impl Subscriber {
         self.signal.reply(&req).await
     }
 
-    /// Read RTP until `video` video and `audio` audio packets arrived, for at
-    /// most 8 s; what arrived by then.
-    async fn collect(
-        &mut self,
-        video: usize,
-        audio: usize,
-    ) -> anyhow::Result<(Vec<rtp::Packet>, Vec<rtp::Packet>)> {
-        let (mut v, mut a) = (Vec::new(), Vec::new());
+    /// Add arriving RTP to `received` until `enough` holds of it, for at
+    /// most 8 s.
+    async fn collect(&mut self, enough: impl Fn(&Received) -> bool) {
+        let received = &mut self.received;
+        let packets = &mut self.packets;
         let collecting = async {
-            while v.len() < video || a.len() < audio {
-                match self.packets.recv().await {
-                    Some((RtpCodecKind::Video, p)) => v.push(p),
-                    Some((_, p)) => a.push(p),
+            while !enough(received) {
+                match packets.recv().await {
+                    Some((id, kind, p)) => received.push(id, kind, p),
                     None => break,
                 }
             }
         };
         let _ = tokio::time::timeout(Duration::from_secs(8), collecting).await;
-        Ok((v, a))
     }
 
     async fn close(mut self) -> anyhow::Result<()> {
@@ -334,14 +438,52 @@ impl Subscriber {
     }
 }
 
+/// The RTP packets a subscriber received, per remote track in the order the
+/// tracks first had a packet.
+#[derive(Default)]
+struct Received {
+    tracks: Vec<(String, RtpCodecKind, Vec<rtp::Packet>)>,
+}
+
+impl Received {
+    fn push(&mut self, id: String, kind: RtpCodecKind, packet: rtp::Packet) {
+        match self.tracks.iter_mut().find(|(t, _, _)| *t == id) {
+            Some((_, _, packets)) => packets.push(packet),
+            None => self.tracks.push((id, kind, vec![packet])),
+        }
+    }
+
+    /// The packets of each track of `kind`.
+    fn of(&self, kind: RtpCodecKind) -> Vec<&[rtp::Packet]> {
+        self.tracks
+            .iter()
+            .filter(|(_, k, _)| *k == kind)
+            .map(|(_, _, p)| p.as_slice())
+            .collect()
+    }
+
+    /// Packets of `kind` in all.
+    fn count(&self, kind: RtpCodecKind) -> usize {
+        self.of(kind).iter().map(|p| p.len()).sum()
+    }
+
+    /// The packets of the one track of `kind`.
+    fn only(&self, kind: RtpCodecKind) -> anyhow::Result<&[rtp::Packet]> {
+        match self.of(kind)[..] {
+            [one] => Ok(one),
+            ref all => bail!("{} tracks of kind {kind}, wanted one", all.len()),
+        }
+    }
+}
+
 async fn read_track(
     track: Arc<dyn TrackRemote>,
-    out: mpsc::UnboundedSender<(RtpCodecKind, rtp::Packet)>,
+    out: mpsc::UnboundedSender<(String, RtpCodecKind, rtp::Packet)>,
 ) {
-    let kind = track.kind().await;
+    let (id, kind) = (track.track_id().await, track.kind().await);
     while let Some(event) = track.poll().await {
         if let TrackRemoteEvent::OnRtpPacket(packet) = event {
-            if out.send((kind, packet)).is_err() {
+            if out.send((id.clone(), kind, packet)).is_err() {
                 return;
             }
         }
@@ -393,11 +535,11 @@ impl PliCounter {
     }
 }
 
-/// ~30 fps VP8 (a keyframe every second and on request) and an Opus packet
-/// every 20 ms, until aborted.
+/// ~30 fps VP8 on `ssrc` (a keyframe every second and on request) and, if
+/// there is an audio track, an Opus packet every 20 ms; until aborted.
 async fn send_camera_and_microphone(
-    video: Arc<TrackLocalStaticRTP>,
-    audio: Arc<TrackLocalStaticRTP>,
+    (video, ssrc): (Arc<TrackLocalStaticRTP>, u32),
+    audio: Option<Arc<TrackLocalStaticRTP>>,
     plis: Arc<PliCounter>,
 ) {
     let mut video_clock = tokio::time::interval(Duration::from_millis(33));
@@ -412,18 +554,20 @@ async fn send_camera_and_microphone(
                 let last = payloads.len() - 1;
                 for (i, payload) in payloads.into_iter().enumerate() {
                     let packet =
-                        rtp_packet(VP8_PT, video_seq, frame * 3000, VIDEO_SSRC, i == last, payload);
+                        rtp_packet(VP8_PT, video_seq, frame * 3000, ssrc, i == last, payload);
                     video_seq = video_seq.wrapping_add(1);
                     let _ = video.write_rtp(packet).await;
                 }
                 frame += 1;
             }
-            _ = audio_clock.tick() => {
+            _ = audio_clock.tick(), if audio.is_some() => {
                 let payload = opus_payload(audio_count);
                 let packet = rtp_packet(OPUS_PT, audio_seq, audio_count * 960, AUDIO_SSRC, false, payload);
                 audio_seq = audio_seq.wrapping_add(1);
                 audio_count += 1;
-                let _ = audio.write_rtp(packet).await;
+                if let Some(audio) = &audio {
+                    let _ = audio.write_rtp(packet).await;
+                }
             }
         }
     }

@@ -10,26 +10,21 @@
 mod support;
 
 use std::future::Future;
-use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, ensure, Context};
 use relais_signaling::ServerConfig;
-use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtp;
-use rtc::rtp_transceiver::rtp_sender::RtpCodecKind::{self, Audio, Video};
-use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
-use serde_json::{json, Value};
-use support::{
-    extmap_id, init_logging, media_lines, opus_payload, parse_opus, parse_vp8, rtp_track,
-    simulcast_track, vp8_frame, within, Peer, Signal, OPUS_PT, VP8_PT,
-};
-use tokio::sync::mpsc;
+use rtc::rtp_transceiver::rtp_sender::RtpCodecKind::{Audio, Video};
+use serde_json::json;
+use support::init_logging;
+use support::media::{opus_payload, parse_opus, parse_vp8, rtp_packet, vp8_frame, OPUS_PT, VP8_PT};
+use support::participants::{PliCounter, Publisher, Subscriber};
+use support::peer::{extmap_id, media_lines, rtp_track, simulcast_track};
 use tokio::task::JoinHandle;
 use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
-use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
-use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
+use webrtc::media_stream::track_local::TrackLocal;
 
 const VIDEO_SSRC: u32 = 0x1111_0001;
 const AUDIO_SSRC: u32 = 0x1111_0002;
@@ -46,8 +41,8 @@ const RID_URI: &str = "urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id";
 async fn webrtc_rs_publisher_to_webrtc_rs_subscriber() -> anyhow::Result<()> {
     with_server(|url| async move {
         // The publisher: VP8 camera and Opus microphone.
-        let video = rtp_track(RtpCodecKind::Video, VIDEO_SSRC, "camera");
-        let audio = rtp_track(RtpCodecKind::Audio, AUDIO_SSRC, "microphone");
+        let video = rtp_track(Video, VIDEO_SSRC, "camera");
+        let audio = rtp_track(Audio, AUDIO_SSRC, "microphone");
         let publisher = Publisher::start(&url, "call", vec![video.clone(), audio.clone()]).await?;
         ensure!(publisher.track_ids.len() == 2, "two tracks published");
         let plis = Arc::new(PliCounter::new(&[VIDEO_SSRC]));
@@ -247,294 +242,6 @@ where
     result.context("the test did not finish within 30 s")?
 }
 
-/// A participant publishing webrtc-rs local tracks.
-struct Publisher {
-    signal: Signal,
-    peer: Peer,
-    /// The publish offer that was sent.
-    offer: String,
-    /// The server's track ids, in the order of the tracks given.
-    track_ids: Vec<String>,
-}
-
-impl Publisher {
-    async fn start(
-        url: &str,
-        room: &str,
-        tracks: Vec<Arc<TrackLocalStaticRTP>>,
-    ) -> anyhow::Result<Publisher> {
-        let mut signal = Signal::connect(url).await?;
-        signal.join(room, "webrtc-rs publisher").await?;
-        let mut peer = Peer::new().await?;
-        for track in tracks {
-            peer.pc
-                .add_transceiver_from_track(
-                    track as Arc<dyn TrackLocal>,
-                    Some(RTCRtpTransceiverInit {
-                        direction: RTCRtpTransceiverDirection::Sendonly,
-                        ..Default::default()
-                    }),
-                )
-                .await?;
-        }
-        let offer = peer.offer().await?;
-        let sources: Vec<_> = media_lines(&offer)
-            .into_iter()
-            .map(|(kind, mid)| {
-                let source = if kind == "video" {
-                    "camera"
-                } else {
-                    "microphone"
-                };
-                json!({"mid": mid, "source": source})
-            })
-            .collect();
-        signal
-            .send(json!({"type": "publish_offer", "sdp": offer, "sources": sources}))
-            .await?;
-        let answer = signal.recv_type("publish_answer").await?;
-        let track_ids = answer["tracks"]
-            .as_array()
-            .context("publish_answer without tracks")?
-            .iter()
-            .filter_map(|t| t["track_id"].as_str().map(String::from))
-            .collect();
-        peer.accept_answer(answer["sdp"].as_str().context("no sdp")?)
-            .await?;
-        peer.connected().await.context("publisher")?;
-        Ok(Publisher {
-            signal,
-            peer,
-            offer,
-            track_ids,
-        })
-    }
-
-    async fn close(mut self) -> anyhow::Result<()> {
-        self.signal.send(json!({"type": "leave"})).await?;
-        self.peer.pc.close().await?;
-        Ok(())
-    }
-}
-
-/// A participant that only receives; what its tracks receive lands in
-/// [`Subscriber::received`].
-struct Subscriber {
-    name: String,
-    signal: Signal,
-    peer: Peer,
-    /// The track ids of the server's latest offer.
-    offered: Vec<String>,
-    received: Received,
-    packets_tx: mpsc::UnboundedSender<(String, RtpCodecKind, rtp::Packet)>,
-    packets: mpsc::UnboundedReceiver<(String, RtpCodecKind, rtp::Packet)>,
-    readers: Vec<JoinHandle<()>>,
-    next_req: u32,
-}
-
-impl Subscriber {
-    /// Join, ask for the given `(track_id, quality)`s, then answer the
-    /// server's offer and wait for its tracks.
-    async fn join(
-        url: &str,
-        room: &str,
-        name: &str,
-        qualities: &[(&str, &str)],
-    ) -> anyhow::Result<Subscriber> {
-        let mut signal = Signal::connect(url).await?;
-        signal.join(room, name).await?;
-        let (packets_tx, packets) = mpsc::unbounded_channel();
-        let mut subscriber = Subscriber {
-            name: name.to_owned(),
-            signal,
-            peer: Peer::new().await?,
-            offered: Vec::new(),
-            received: Received::default(),
-            packets_tx,
-            packets,
-            readers: Vec::new(),
-            next_req: 0,
-        };
-        for (track_id, quality) in qualities {
-            subscriber
-                .request(json!({"type": "subscribe", "track_id": track_id, "quality": quality}))
-                .await?;
-        }
-        subscriber.answer_offer().await?;
-        subscriber
-            .peer
-            .connected()
-            .await
-            .with_context(|| format!("subscriber {name}"))?;
-        subscriber.open_tracks(subscriber.offered.len()).await?;
-        Ok(subscriber)
-    }
-
-    /// Answer the server's next `subscribe_offer`.
-    async fn answer_offer(&mut self) -> anyhow::Result<()> {
-        let offer = self.signal.recv_type("subscribe_offer").await?;
-        self.offered = offer["tracks"]
-            .as_array()
-            .context("subscribe_offer without tracks")?
-            .iter()
-            .filter_map(|t| t["track_id"].as_str().map(String::from))
-            .collect();
-        let answer = self
-            .peer
-            .answer(offer["sdp"].as_str().context("no sdp")?)
-            .await
-            .with_context(|| format!("{} answering {offer}", self.name))?;
-        self.request(json!({"type": "subscribe_answer", "sdp": answer}))
-            .await?;
-        Ok(())
-    }
-
-    /// Wait for `n` more remote tracks and read each into `received`.
-    /// (webrtc-rs reports a track when its first RTP packet arrives.)
-    async fn open_tracks(&mut self, n: usize) -> anyhow::Result<()> {
-        for _ in 0..n {
-            let track = within(
-                "on_track: a remote track's first packet",
-                self.peer.tracks.recv(),
-            )
-            .await?
-            .context("subscriber closed")?;
-            let tx = self.packets_tx.clone();
-            self.readers.push(tokio::spawn(read_track(track, tx)));
-        }
-        Ok(())
-    }
-
-    /// Send a message tagged with a fresh `req` and wait for its reply.
-    async fn request(&mut self, mut message: Value) -> anyhow::Result<Value> {
-        self.next_req += 1;
-        let req = format!("r{}", self.next_req);
-        message["req"] = json!(req);
-        self.signal.send(message).await?;
-        self.signal.reply(&req).await
-    }
-
-    /// Add arriving RTP to `received` until `enough` holds of it, for at
-    /// most 8 s.
-    async fn collect(&mut self, enough: impl Fn(&Received) -> bool) {
-        let received = &mut self.received;
-        let packets = &mut self.packets;
-        let collecting = async {
-            while !enough(received) {
-                match packets.recv().await {
-                    Some((id, kind, p)) => received.push(id, kind, p),
-                    None => break,
-                }
-            }
-        };
-        let _ = tokio::time::timeout(Duration::from_secs(8), collecting).await;
-    }
-
-    async fn close(mut self) -> anyhow::Result<()> {
-        self.readers.iter().for_each(|r| r.abort());
-        self.signal.send(json!({"type": "leave"})).await?;
-        self.peer.pc.close().await?;
-        Ok(())
-    }
-}
-
-/// The RTP packets a subscriber received, per remote track in the order the
-/// tracks first had a packet.
-#[derive(Default)]
-struct Received {
-    tracks: Vec<(String, RtpCodecKind, Vec<rtp::Packet>)>,
-}
-
-impl Received {
-    fn push(&mut self, id: String, kind: RtpCodecKind, packet: rtp::Packet) {
-        match self.tracks.iter_mut().find(|(t, _, _)| *t == id) {
-            Some((_, _, packets)) => packets.push(packet),
-            None => self.tracks.push((id, kind, vec![packet])),
-        }
-    }
-
-    /// The packets of each track of `kind`.
-    fn of(&self, kind: RtpCodecKind) -> Vec<&[rtp::Packet]> {
-        self.tracks
-            .iter()
-            .filter(|(_, k, _)| *k == kind)
-            .map(|(_, _, p)| p.as_slice())
-            .collect()
-    }
-
-    /// Packets of `kind` in all.
-    fn count(&self, kind: RtpCodecKind) -> usize {
-        self.of(kind).iter().map(|p| p.len()).sum()
-    }
-
-    /// The packets of the one track of `kind`.
-    fn only(&self, kind: RtpCodecKind) -> anyhow::Result<&[rtp::Packet]> {
-        match self.of(kind)[..] {
-            [one] => Ok(one),
-            ref all => bail!("{} tracks of kind {kind}, wanted one", all.len()),
-        }
-    }
-}
-
-async fn read_track(
-    track: Arc<dyn TrackRemote>,
-    out: mpsc::UnboundedSender<(String, RtpCodecKind, rtp::Packet)>,
-) {
-    let (id, kind) = (track.track_id().await, track.kind().await);
-    while let Some(event) = track.poll().await {
-        if let TrackRemoteEvent::OnRtpPacket(packet) = event {
-            if out.send((id.clone(), kind, packet)).is_err() {
-                return;
-            }
-        }
-    }
-}
-
-/// PLIs that reached the publisher, per SSRC it sends; each one also asks
-/// the sending loop for a keyframe of that SSRC.
-struct PliCounter {
-    ssrcs: Vec<u32>,
-    counts: Vec<AtomicUsize>,
-    /// Bit `i`: a keyframe is wanted on `ssrcs[i]`.
-    wanted: AtomicU8,
-}
-
-impl PliCounter {
-    fn new(ssrcs: &[u32]) -> PliCounter {
-        PliCounter {
-            ssrcs: ssrcs.to_vec(),
-            counts: ssrcs.iter().map(|_| AtomicUsize::new(0)).collect(),
-            wanted: AtomicU8::new(0),
-        }
-    }
-
-    fn count(&self, index: usize) -> usize {
-        self.counts[index].load(Ordering::Relaxed)
-    }
-
-    /// Whether a keyframe was asked for on `ssrcs[index]` since the last call.
-    fn take_wanted(&self, index: usize) -> bool {
-        self.wanted.fetch_and(!(1 << index), Ordering::Relaxed) & (1 << index) != 0
-    }
-
-    async fn watch(self: Arc<Self>, track: Arc<TrackLocalStaticRTP>) {
-        while let Some(event) = track.poll().await {
-            let TrackLocalEvent::OnRtcpPacket(packets) = event else {
-                continue;
-            };
-            for p in packets {
-                let Some(pli) = p.as_any().downcast_ref::<PictureLossIndication>() else {
-                    continue;
-                };
-                if let Some(i) = self.ssrcs.iter().position(|s| *s == pli.media_ssrc) {
-                    self.counts[i].fetch_add(1, Ordering::Relaxed);
-                    self.wanted.fetch_or(1 << i, Ordering::Relaxed);
-                }
-            }
-        }
-    }
-}
-
 /// ~30 fps VP8 on `ssrc` (a keyframe every second and on request) and, if
 /// there is an audio track, an Opus packet every 20 ms; until aborted.
 async fn send_camera_and_microphone(
@@ -603,22 +310,6 @@ async fn send_simulcast(
         }
     }
 }
-
-fn rtp_packet(pt: u8, seq: u16, ts: u32, ssrc: u32, marker: bool, payload: Vec<u8>) -> rtp::Packet {
-    rtp::Packet {
-        header: rtp::Header {
-            version: 2,
-            marker,
-            payload_type: pt,
-            sequence_number: seq,
-            timestamp: ts,
-            ssrc,
-            ..Default::default()
-        },
-        payload: payload.into(),
-    }
-}
-
 /// The publisher's frames of `layer`, whole and in order from a keyframe on,
 /// on one SSRC with continuous sequence numbers and timestamps that move by
 /// one frame (3000) between frames.

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, ensure, Context};
-use relais_signaling::ServerConfig;
+use relais_signaling::{RunningServer, ServerConfig};
 use rtc::rtp;
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind::{Audio, Video};
 use serde_json::json;
@@ -22,6 +22,7 @@ use support::init_logging;
 use support::media::{opus_payload, parse_opus, parse_vp8, rtp_packet, vp8_frame, OPUS_PT, VP8_PT};
 use support::participants::{PliCounter, Publisher, Subscriber};
 use support::peer::{extmap_id, media_lines, rtp_track, simulcast_track};
+use support::signal::join;
 use tokio::task::JoinHandle;
 use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
 use webrtc::media_stream::track_local::TrackLocal;
@@ -39,11 +40,17 @@ const RID_URI: &str = "urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn webrtc_rs_publisher_to_webrtc_rs_subscriber() -> anyhow::Result<()> {
-    with_server(|url| async move {
+    with_server(ServerConfig::default(), |server| async move {
+        let url = server.ws_url();
         // The publisher: VP8 camera and Opus microphone.
         let video = rtp_track(Video, VIDEO_SSRC, "camera");
         let audio = rtp_track(Audio, AUDIO_SSRC, "microphone");
-        let publisher = Publisher::start(&url, "call", vec![video.clone(), audio.clone()]).await?;
+        let publisher = Publisher::start(
+            &url,
+            join("call", "publisher"),
+            vec![video.clone(), audio.clone()],
+        )
+        .await?;
         ensure!(publisher.track_ids.len() == 2, "two tracks published");
         let plis = Arc::new(PliCounter::new(&[VIDEO_SSRC]));
         let watching_plis = tokio::spawn(Arc::clone(&plis).watch(video.clone()));
@@ -54,7 +61,7 @@ async fn webrtc_rs_publisher_to_webrtc_rs_subscriber() -> anyhow::Result<()> {
         ));
 
         // The subscriber joins the running call.
-        let mut subscriber = Subscriber::join(&url, "call", "subscriber", &[]).await?;
+        let mut subscriber = Subscriber::join(&url, join("call", "subscriber"), &[]).await?;
         for id in &publisher.track_ids {
             ensure!(
                 subscriber.offered.contains(id),
@@ -89,10 +96,11 @@ async fn webrtc_rs_publisher_to_webrtc_rs_subscriber() -> anyhow::Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn webrtc_rs_simulcast_publisher_two_qualities_and_a_switch() -> anyhow::Result<()> {
-    with_server(|url| async move {
+    with_server(ServerConfig::default(), |server| async move {
+        let url = server.ws_url();
         // The publisher: one VP8 track in three encodings, rids q, h, f.
         let video = simulcast_track("camera", &LAYERS);
-        let publisher = Publisher::start(&url, "simulcast", vec![video.clone()]).await?;
+        let publisher = Publisher::start(&url, join("simulcast", "publisher"), vec![video.clone()]).await?;
         let track_id = publisher.track_ids[0].clone();
         let mid = media_lines(&publisher.offer)[0].1.clone();
         let mid_ext = extmap_id(&publisher.offer, MID_URI).context("no mid extmap")?;
@@ -108,8 +116,8 @@ async fn webrtc_rs_simulcast_publisher_two_qualities_and_a_switch() -> anyhow::R
         ));
 
         // Two subscribers, one asking for the low layer, one for the high.
-        let mut low = Subscriber::join(&url, "simulcast", "low", &[(&track_id, "low")]).await?;
-        let mut high = Subscriber::join(&url, "simulcast", "high", &[(&track_id, "high")]).await?;
+        let mut low = Subscriber::join(&url, join("simulcast", "low"), &[(&track_id, "low")]).await?;
+        let mut high = Subscriber::join(&url, join("simulcast", "high"), &[(&track_id, "high")]).await?;
         low.collect(|r| r.count(Video) >= WANT_VIDEO).await;
         high.collect(|r| r.count(Video) >= WANT_VIDEO).await;
         check_video(low.received.only(Video)?, 0).context("the low subscriber")?;
@@ -151,12 +159,14 @@ async fn webrtc_rs_simulcast_publisher_two_qualities_and_a_switch() -> anyhow::R
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn webrtc_rs_subscriber_follows_publishers_coming_and_going() -> anyhow::Result<()> {
-    with_server(|url| async move {
+    with_server(ServerConfig::default(), |server| async move {
+        let url = server.ws_url();
         let room = "renegotiation";
         let first = rtp_track(Video, VIDEO_SSRC, "camera");
-        let first_publisher = Publisher::start(&url, room, vec![first.clone()]).await?;
+        let first_publisher =
+            Publisher::start(&url, join(room, "publisher"), vec![first.clone()]).await?;
         let first_sending = spawn_camera(first, VIDEO_SSRC);
-        let mut subscriber = Subscriber::join(&url, room, "subscriber", &[]).await?;
+        let mut subscriber = Subscriber::join(&url, join(room, "subscriber"), &[]).await?;
         subscriber
             .collect(|r| r.count(Video) >= WANT_VIDEO / 2)
             .await;
@@ -164,7 +174,8 @@ async fn webrtc_rs_subscriber_follows_publishers_coming_and_going() -> anyhow::R
         // A second publisher: the server offers again, and webrtc-rs answers
         // on its running connection.
         let second = rtp_track(Video, SECOND_SSRC, "camera");
-        let second_publisher = Publisher::start(&url, room, vec![second.clone()]).await?;
+        let second_publisher =
+            Publisher::start(&url, join(room, "second publisher"), vec![second.clone()]).await?;
         let second_sending = spawn_camera(second, SECOND_SSRC);
         subscriber.answer_offer().await?;
         ensure!(
@@ -216,6 +227,70 @@ async fn webrtc_rs_subscriber_follows_publishers_coming_and_going() -> anyhow::R
     .await
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webrtc_rs_webinar_attendees_across_two_workers() -> anyhow::Result<()> {
+    let config = ServerConfig {
+        workers: 2,
+        ..ServerConfig::default()
+    };
+    with_server(config, |server| async move {
+        let url = server.ws_url();
+        // The host publishes; the room lives on the host's worker.
+        let host = json!({"type": "join", "room": "webinar", "name": "host",
+                          "role": "host", "mode": "webinar"});
+        let video = rtp_track(Video, VIDEO_SSRC, "camera");
+        let audio = rtp_track(Audio, AUDIO_SSRC, "microphone");
+        let publisher = Publisher::start(&url, host, vec![video.clone(), audio.clone()]).await?;
+        let plis = Arc::new(PliCounter::new(&[VIDEO_SSRC]));
+        let watching_plis = tokio::spawn(Arc::clone(&plis).watch(video.clone()));
+        let sending = tokio::spawn(send_camera_and_microphone(
+            (video, VIDEO_SSRC),
+            Some(audio),
+            Arc::clone(&plis),
+        ));
+
+        // Attendees go to the least-loaded worker: the other one.
+        let mut attendees = Vec::new();
+        for name in ["attendee 1", "attendee 2"] {
+            let attendee = json!({"type": "join", "room": "webinar", "name": name,
+                                  "role": "attendee"});
+            let mut attendee = Subscriber::join(&url, attendee, &[]).await?;
+            attendee.await_tracks(&publisher.track_ids).await?;
+            attendees.push(attendee);
+        }
+        for attendee in &mut attendees {
+            attendee
+                .collect(|r| r.count(Video) >= WANT_VIDEO && r.count(Audio) >= WANT_AUDIO)
+                .await;
+            check_video(attendee.received.only(Video)?, 0)
+                .with_context(|| format!("{}'s video", attendee.name))?;
+            check_audio(attendee.received.only(Audio)?)
+                .with_context(|| format!("{}'s audio", attendee.name))?;
+        }
+        let (first, second) = (server.sfu().worker(0), server.sfu().worker(1));
+        ensure!(
+            second.metrics().rtp_packets_received == 0
+                && second.metrics().rtp_packets_forwarded > 0,
+            "the second worker forwards without receiving from a publisher: {:?}",
+            second.metrics()
+        );
+        eprintln!(
+            "webinar over two workers: forwarded {} on the host's worker, {} on the other",
+            first.metrics().rtp_packets_forwarded,
+            second.metrics().rtp_packets_forwarded,
+        );
+
+        sending.abort();
+        watching_plis.abort();
+        publisher.close().await?;
+        for attendee in attendees {
+            attendee.close().await?;
+        }
+        Ok(())
+    })
+    .await
+}
+
 /// Send VP8 on `track`, answering PLIs with keyframes, until the handle is aborted.
 fn spawn_camera(track: Arc<TrackLocalStaticRTP>, ssrc: u32) -> JoinHandle<()> {
     let plis = Arc::new(PliCounter::new(&[ssrc]));
@@ -228,17 +303,20 @@ fn spawn_camera(track: Arc<TrackLocalStaticRTP>, ssrc: u32) -> JoinHandle<()> {
     })
 }
 
-/// Run `test` with the WebSocket URL of a fresh in-process server, within
-/// 30 s, then stop the server.
-async fn with_server<F, Fut>(test: F) -> anyhow::Result<()>
+/// Run `test` against a fresh in-process server, within 30 s, then stop
+/// the server.
+async fn with_server<F, Fut>(config: ServerConfig, test: F) -> anyhow::Result<()>
 where
-    F: FnOnce(String) -> Fut,
+    F: FnOnce(Arc<RunningServer>) -> Fut,
     Fut: Future<Output = anyhow::Result<()>>,
 {
     init_logging();
-    let server = relais_signaling::start(ServerConfig::default()).await?;
-    let result = tokio::time::timeout(Duration::from_secs(30), test(server.ws_url())).await;
-    server.shutdown().await;
+    let server = Arc::new(relais_signaling::start(config).await?);
+    let result = tokio::time::timeout(Duration::from_secs(30), test(Arc::clone(&server))).await;
+    // The test's handle is gone with its future.
+    if let Ok(server) = Arc::try_unwrap(server) {
+        server.shutdown().await;
+    }
     result.context("the test did not finish within 30 s")?
 }
 

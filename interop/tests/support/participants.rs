@@ -33,13 +33,14 @@ pub struct Publisher {
 }
 
 impl Publisher {
+    /// Join with `join` (a `join` message), publish `tracks` and connect.
     pub async fn start(
         url: &str,
-        room: &str,
+        join: Value,
         tracks: Vec<Arc<TrackLocalStaticRTP>>,
     ) -> anyhow::Result<Publisher> {
         let mut signal = Signal::connect(url).await?;
-        signal.join(room, "webrtc-rs publisher").await?;
+        signal.join(join).await?;
         let mut peer = Peer::new().await?;
         for track in tracks {
             peer.pc
@@ -95,7 +96,7 @@ impl Publisher {
 /// A participant that only receives; what its tracks receive lands in
 /// [`Subscriber::received`].
 pub struct Subscriber {
-    name: String,
+    pub name: String,
     pub signal: Signal,
     pub peer: Peer,
     /// The track ids of the server's latest offer.
@@ -108,19 +109,20 @@ pub struct Subscriber {
 }
 
 impl Subscriber {
-    /// Join, ask for the given `(track_id, quality)`s, then answer the
-    /// server's offer and wait for its tracks.
+    /// Join with `join` (a `join` message), ask for the given
+    /// `(track_id, quality)`s, then answer the server's offer and wait for
+    /// its tracks.
     pub async fn join(
         url: &str,
-        room: &str,
-        name: &str,
+        join: Value,
         qualities: &[(&str, &str)],
     ) -> anyhow::Result<Subscriber> {
+        let name = join["name"].as_str().unwrap_or("subscriber").to_owned();
         let mut signal = Signal::connect(url).await?;
-        signal.join(room, name).await?;
+        signal.join(join).await?;
         let (packets_tx, packets) = mpsc::unbounded_channel();
         let mut subscriber = Subscriber {
-            name: name.to_owned(),
+            name: name.clone(),
             signal,
             peer: Peer::new().await?,
             offered: Vec::new(),
@@ -162,6 +164,20 @@ impl Subscriber {
         self.request(json!({"type": "subscribe_answer", "sdp": answer}))
             .await?;
         Ok(())
+    }
+
+    /// Answer the server's offers until they carry every track of `ids`,
+    /// then wait for the tracks not opened yet. (The server may announce a
+    /// room's tracks over several offers.)
+    pub async fn await_tracks(&mut self, ids: &[String]) -> anyhow::Result<()> {
+        while !ids.iter().all(|id| self.offered.contains(id)) {
+            self.answer_offer()
+                .await
+                .with_context(|| format!("offers so far carry only {:?}", self.offered))?;
+        }
+        let opened = self.readers.len();
+        self.open_tracks(self.offered.len().saturating_sub(opened))
+            .await
     }
 
     /// Wait for `n` more remote tracks and read each into `received`.

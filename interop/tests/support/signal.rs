@@ -90,9 +90,14 @@ impl Signal {
         .await?
     }
 
-    pub async fn join(&mut self, room: &str, name: &str) -> anyhow::Result<Value> {
-        self.send(json!({"type": "join", "room": room, "name": name}))
-            .await?;
+    /// Send a `join` message (see [`join`]) and wait for `joined`.
+    pub async fn join(&mut self, join: Value) -> anyhow::Result<Value> {
+        self.send(join).await?;
         self.recv_type("joined").await
     }
+}
+
+/// A `join` to a meeting room; add `role` and `mode` for other rooms.
+pub fn join(room: &str, name: &str) -> Value {
+    json!({"type": "join", "room": room, "name": name})
 }

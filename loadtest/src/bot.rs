@@ -1,0 +1,695 @@
+//! A bot: one participant that joins a Relais room exactly as a client does
+//! (WebSocket signaling, a publish and a subscribe connection through str0m)
+//! and runs as one tokio task. Tests and the load tool drive it through a
+//! cloneable [`BotHandle`].
+//!
+//! Each connection has its own UDP socket: both talk to the same server
+//! address, so one shared socket could not tell their packets apart (nor
+//! could the server).
+
+use std::collections::{HashMap, HashSet};
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use relais_signaling::protocol::{
+    ClientMessage, ParticipantInfo, Quality, Role, RoomMode, ServerMessage, TrackInfo,
+};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use crate::error::{BotError, Result};
+use crate::events::EventLog;
+use crate::media::PublishOptions;
+use crate::peer::Peer;
+use crate::publisher::{PendingPublish, Published, Publisher, PublisherStats};
+use crate::receipt::TrackReceipt;
+use crate::signal::{reply_req, set_req, Incoming, Signal};
+use crate::subscriber::Subscriber;
+
+/// How long a request waits for its reply by default.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long `leave` waits for the server to acknowledge.
+const LEAVE_TIMEOUT: Duration = Duration::from_secs(2);
+/// Commands queued to a bot's task.
+const COMMAND_QUEUE: usize = 64;
+/// Largest datagram read.
+const RECV_BUF: usize = 2048;
+
+/// How to join.
+#[derive(Debug, Clone)]
+pub struct JoinOptions {
+    pub room: String,
+    pub name: String,
+    /// Access token; required when the server has a secret.
+    pub token: Option<String>,
+    /// Development mode: the role claimed.
+    pub role: Option<Role>,
+    /// Development mode: the mode of a room this join creates.
+    pub mode: Option<RoomMode>,
+    /// Address of the bot's UDP sockets (and its ICE host candidate).
+    pub bind_ip: IpAddr,
+    /// Connecting and joining must finish within this.
+    pub timeout: Duration,
+}
+
+impl JoinOptions {
+    pub fn new(room: impl Into<String>, name: impl Into<String>) -> JoinOptions {
+        JoinOptions {
+            room: room.into(),
+            name: name.into(),
+            token: None,
+            role: None,
+            mode: None,
+            bind_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            timeout: REQUEST_TIMEOUT,
+        }
+    }
+
+    pub fn token(mut self, token: impl Into<String>) -> Self {
+        self.token = Some(token.into());
+        self
+    }
+
+    pub fn role(mut self, role: Role) -> Self {
+        self.role = Some(role);
+        self
+    }
+
+    pub fn mode(mut self, mode: RoomMode) -> Self {
+        self.mode = Some(mode);
+        self
+    }
+}
+
+/// What the server said in `joined`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Joined {
+    pub room: String,
+    pub mode: RoomMode,
+    pub participant_id: String,
+    pub role: Role,
+    pub participants: Vec<ParticipantInfo>,
+    pub tracks: Vec<TrackInfo>,
+    pub development: bool,
+}
+
+/// A running bot's state as its task last saw it.
+#[derive(Debug, Clone, Default)]
+struct Snapshot {
+    receipts: HashMap<String, TrackReceipt>,
+    stats: PublisherStats,
+}
+
+struct Shared {
+    events: EventLog,
+    /// Filled when the task ends, so results outlive the bot.
+    last: Mutex<Option<Snapshot>>,
+    task: Mutex<Option<JoinHandle<()>>>,
+}
+
+enum Command {
+    Publish(PublishOptions, oneshot::Sender<Result<Published>>),
+    Request(ClientMessage, oneshot::Sender<Result<ServerMessage>>),
+    Send(ClientMessage, oneshot::Sender<Result<()>>),
+    SendRaw(String, oneshot::Sender<Result<()>>),
+    RequestKeyframe(String, oneshot::Sender<Result<()>>),
+    Snapshot(oneshot::Sender<Snapshot>),
+    Lines(oneshot::Sender<Vec<(String, String)>>),
+    Leave(oneshot::Sender<Result<()>>),
+}
+
+/// Entry point: `Bot::join`.
+pub struct Bot;
+
+impl Bot {
+    /// Connect to `ws_url` (`ws://host/ws`), join, and start the bot's task.
+    /// A refused join is [`BotError::Refused`] with the server's code.
+    pub async fn join(ws_url: &str, opts: JoinOptions) -> Result<BotHandle> {
+        let deadline = tokio::time::Instant::now() + opts.timeout;
+        let mut signal = Signal::connect(ws_url, opts.timeout).await?;
+        let events = EventLog::default();
+        let req = signal.next_req();
+        signal
+            .send(&ClientMessage::Join {
+                req: Some(req),
+                room: opts.room.clone(),
+                name: Some(opts.name.clone()),
+                token: opts.token.clone(),
+                role: opts.role,
+                mode: opts.mode,
+            })
+            .await?;
+        let joined = loop {
+            let incoming = tokio::time::timeout_at(deadline, signal.recv())
+                .await
+                .map_err(|_| BotError::Timeout(format!("joined (room {})", opts.room)))?;
+            match incoming {
+                Incoming::Message(ServerMessage::Joined {
+                    room,
+                    mode,
+                    participant_id,
+                    role,
+                    participants,
+                    tracks,
+                    development,
+                    ..
+                }) => {
+                    break Joined {
+                        room,
+                        mode,
+                        participant_id,
+                        role,
+                        participants,
+                        tracks,
+                        development,
+                    }
+                }
+                Incoming::Message(ServerMessage::Error { code, message, .. }) => {
+                    return Err(BotError::Refused { code, message })
+                }
+                Incoming::Message(other) => events.push(other),
+                Incoming::Unparsed(t) => {
+                    return Err(BotError::Protocol(format!("not a server message: {t}")))
+                }
+                Incoming::Closed => return Err(BotError::Closed),
+            }
+        };
+        let sub_peer = Peer::bind(opts.bind_ip).await?;
+        let (cmd_tx, cmd_rx) = mpsc::channel(COMMAND_QUEUE);
+        let shared = Arc::new(Shared {
+            events,
+            last: Mutex::new(None),
+            task: Mutex::new(None),
+        });
+        let task = BotTask {
+            signal,
+            commands: cmd_rx,
+            shared: shared.clone(),
+            bind_ip: opts.bind_ip,
+            subscriber: Subscriber::new(sub_peer),
+            publisher: None,
+            pending_publish: None,
+            requests: HashMap::new(),
+            internal: HashSet::new(),
+            leaving: None,
+            sub_buf: vec![0; RECV_BUF],
+            pub_buf: vec![0; RECV_BUF],
+        };
+        let handle = tokio::spawn(task.run());
+        *lock(&shared.task) = Some(handle);
+        Ok(BotHandle {
+            commands: cmd_tx,
+            shared,
+            joined: Arc::new(joined),
+        })
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A handle on a running bot; clones drive the same bot. The bot stops on
+/// [`BotHandle::leave`], when the server closes its connection, or when
+/// every handle is dropped.
+#[derive(Clone)]
+pub struct BotHandle {
+    commands: mpsc::Sender<Command>,
+    shared: Arc<Shared>,
+    joined: Arc<Joined>,
+}
+
+impl BotHandle {
+    /// What the server said when the bot joined.
+    pub fn joined(&self) -> &Joined {
+        &self.joined
+    }
+
+    pub fn participant_id(&self) -> &str {
+        &self.joined.participant_id
+    }
+
+    async fn call<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> Result<T> {
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .send(make(tx))
+            .await
+            .map_err(|_| BotError::Closed)?;
+        rx.await.map_err(|_| BotError::Closed)
+    }
+
+    /// Offer tracks on the publish connection; the track ids the server gave
+    /// them, or its error. Media starts once the connection is up.
+    pub async fn publish(&self, opts: PublishOptions) -> Result<Published> {
+        let reply = self.call(|tx| Command::Publish(opts, tx));
+        tokio::time::timeout(REQUEST_TIMEOUT, reply)
+            .await
+            .map_err(|_| BotError::Timeout("publish_answer".into()))??
+    }
+
+    /// Send `msg` with a fresh request id and wait for the reply to it; an
+    /// `error` reply is [`BotError::Refused`].
+    pub async fn request(&self, msg: ClientMessage) -> Result<ServerMessage> {
+        let reply = self.call(|tx| Command::Request(msg, tx));
+        tokio::time::timeout(REQUEST_TIMEOUT, reply)
+            .await
+            .map_err(|_| BotError::Timeout("a reply".into()))??
+    }
+
+    /// Choose the quality of a remote video track (waits for the server's `ok`).
+    pub async fn subscribe(&self, track_id: &str, quality: Quality) -> Result<()> {
+        self.request(ClientMessage::Subscribe {
+            req: None,
+            track_id: track_id.to_string(),
+            quality: Some(quality),
+            max_width: None,
+            max_height: None,
+        })
+        .await
+        .map(drop)
+    }
+
+    /// Ask for the largest layer of a remote video track within `width`x`height`.
+    pub async fn subscribe_size(&self, track_id: &str, width: u32, height: u32) -> Result<()> {
+        self.request(ClientMessage::Subscribe {
+            req: None,
+            track_id: track_id.to_string(),
+            quality: None,
+            max_width: Some(width),
+            max_height: Some(height),
+        })
+        .await
+        .map(drop)
+    }
+
+    /// Send a PLI for a received track.
+    pub async fn request_keyframe(&self, track_id: &str) -> Result<()> {
+        let id = track_id.to_string();
+        self.call(|tx| Command::RequestKeyframe(id, tx)).await?
+    }
+
+    /// Send any message as it is (no request id added, no wait for a reply).
+    pub async fn send(&self, msg: ClientMessage) -> Result<()> {
+        self.call(|tx| Command::Send(msg, tx)).await?
+    }
+
+    /// Send any text, well-formed or not.
+    pub async fn send_raw(&self, text: impl Into<String>) -> Result<()> {
+        let text = text.into();
+        self.call(|tx| Command::SendRaw(text, tx)).await?
+    }
+
+    /// Wait up to `timeout` for a server message matching `matching` and take
+    /// it; messages it skips stay for later calls.
+    pub async fn next_event(
+        &self,
+        matching: impl Fn(&ServerMessage) -> bool + Sync,
+        timeout: Duration,
+    ) -> Result<ServerMessage> {
+        self.shared.events.next(&matching, timeout).await
+    }
+
+    /// Every server message received since the join (the latest 10,000).
+    pub fn events(&self) -> Vec<ServerMessage> {
+        self.shared.events.all()
+    }
+
+    async fn snapshot(&self) -> Snapshot {
+        match self.call(Command::Snapshot).await {
+            Ok(s) => s,
+            Err(_) => lock(&self.shared.last).clone().unwrap_or_default(),
+        }
+    }
+
+    /// What the bot received on a track so far (`None`: never offered).
+    pub async fn received(&self, track_id: &str) -> Option<TrackReceipt> {
+        self.snapshot().await.receipts.remove(track_id)
+    }
+
+    /// What the bot received on every track.
+    pub async fn receipts(&self) -> HashMap<String, TrackReceipt> {
+        self.snapshot().await.receipts
+    }
+
+    /// Poll [`received`](Self::received) every 20 ms until `done` holds, up
+    /// to `timeout`; the last receipt either way.
+    pub async fn wait_received(
+        &self,
+        track_id: &str,
+        done: impl Fn(&TrackReceipt) -> bool,
+        timeout: Duration,
+    ) -> Result<TrackReceipt> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let r = self.received(track_id).await;
+            if let Some(r) = &r {
+                if done(r) {
+                    return Ok(r.clone());
+                }
+            }
+            if Instant::now() >= deadline || !self.is_running() {
+                let what = match r {
+                    Some(r) => format!(
+                        "track {track_id}: {} packets, layers {:?}, audio {}",
+                        r.packets, r.per_layer, r.audio_packets
+                    ),
+                    None => format!("track {track_id} (never offered)"),
+                };
+                return Err(BotError::Timeout(what));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// The subscribe connection's media lines and their tracks, as `(mid, track_id)`.
+    pub async fn offered_tracks(&self) -> Result<Vec<(String, String)>> {
+        self.call(Command::Lines).await
+    }
+
+    /// What the publishing side did so far.
+    pub async fn publisher_stats(&self) -> PublisherStats {
+        self.snapshot().await.stats
+    }
+
+    /// The bot's task is still running.
+    pub fn is_running(&self) -> bool {
+        lock(&self.shared.task)
+            .as_ref()
+            .is_some_and(|t| !t.is_finished())
+    }
+
+    /// Leave the room and stop the bot; returns once its task has ended.
+    pub async fn leave(&self) -> Result<()> {
+        let result = match self.call(Command::Leave).await {
+            Ok(r) => r,
+            // Already stopped.
+            Err(BotError::Closed) => Ok(()),
+            Err(e) => Err(e),
+        };
+        let task = lock(&self.shared.task).take();
+        if let Some(task) = task {
+            let _ = tokio::time::timeout(LEAVE_TIMEOUT * 2, task).await;
+        }
+        result
+    }
+}
+
+/// What the loop woke up for.
+enum Wake {
+    Command(Option<Command>),
+    Signal(Incoming),
+    SubData(std::io::Result<(usize, std::net::SocketAddr)>),
+    PubData(std::io::Result<(usize, std::net::SocketAddr)>),
+    Timer,
+}
+
+struct BotTask {
+    signal: Signal,
+    commands: mpsc::Receiver<Command>,
+    shared: Arc<Shared>,
+    bind_ip: IpAddr,
+    subscriber: Subscriber,
+    publisher: Option<Publisher>,
+    pending_publish: Option<(PendingPublish, oneshot::Sender<Result<Published>>)>,
+    /// Requests from handles waiting for their reply, by request id.
+    requests: HashMap<String, oneshot::Sender<Result<ServerMessage>>>,
+    /// Request ids of the bot's own messages (subscribe answers).
+    internal: HashSet<String>,
+    leaving: Option<(String, Instant, oneshot::Sender<Result<()>>)>,
+    sub_buf: Vec<u8>,
+    pub_buf: Vec<u8>,
+}
+
+/// Read from a socket that may not exist yet.
+async fn recv_opt(
+    peer: Option<&Peer>,
+    buf: &mut [u8],
+) -> std::io::Result<(usize, std::net::SocketAddr)> {
+    match peer {
+        Some(p) => p.socket().recv_from(buf).await,
+        None => std::future::pending().await,
+    }
+}
+
+impl BotTask {
+    async fn run(mut self) {
+        loop {
+            let now = Instant::now();
+            let mut wake = now + Duration::from_secs(1);
+            if let Some(t) = self.subscriber.poll() {
+                wake = wake.min(t);
+            }
+            if let Some(p) = self.publisher.as_mut() {
+                if let Some(t) = p.poll() {
+                    wake = wake.min(t);
+                }
+                if let Some(t) = p.next_media_at() {
+                    wake = wake.min(t);
+                }
+            }
+            if let Some((_, deadline, _)) = &self.leaving {
+                if now >= *deadline {
+                    break;
+                }
+                wake = wake.min(*deadline);
+            }
+            let event = tokio::select! {
+                c = self.commands.recv() => Wake::Command(c),
+                m = self.signal.recv() => Wake::Signal(m),
+                r = self.subscriber.peer.socket().recv_from(&mut self.sub_buf) => Wake::SubData(r),
+                r = recv_opt(self.publisher.as_ref().map(|p| &p.peer), &mut self.pub_buf) => Wake::PubData(r),
+                _ = tokio::time::sleep_until(wake.into()) => Wake::Timer,
+            };
+            let now = Instant::now();
+            match event {
+                Wake::Command(None) => break,
+                Wake::Command(Some(c)) => self.on_command(c, now).await,
+                Wake::Signal(Incoming::Closed) => break,
+                Wake::Signal(Incoming::Unparsed(t)) => {
+                    tracing::warn!(text = %t, "the server sent a message this client does not know")
+                }
+                Wake::Signal(Incoming::Message(m)) => {
+                    if self.on_server_message(m, now).await {
+                        break;
+                    }
+                }
+                Wake::SubData(Ok((n, from))) => {
+                    self.subscriber.peer.receive(now, from, &self.sub_buf[..n])
+                }
+                Wake::PubData(Ok((n, from))) => {
+                    if let Some(p) = self.publisher.as_mut() {
+                        p.peer.receive(now, from, &self.pub_buf[..n]);
+                    }
+                }
+                // ICMP port unreachable and the like: nothing to do.
+                Wake::SubData(Err(_)) | Wake::PubData(Err(_)) => {}
+                Wake::Timer => {
+                    self.subscriber.peer.timeout(now);
+                    self.subscriber.poll();
+                    if let Some(p) = self.publisher.as_mut() {
+                        p.peer.timeout(now);
+                        p.poll();
+                        p.send_due_media(now);
+                    }
+                }
+            }
+        }
+        self.finish().await;
+    }
+
+    fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            receipts: self.subscriber.receipts.clone(),
+            stats: self
+                .publisher
+                .as_ref()
+                .map(|p| p.stats.clone())
+                .unwrap_or_default(),
+        }
+    }
+
+    async fn finish(mut self) {
+        if let Some((_, _, reply)) = self.leaving.take() {
+            let _ = reply.send(Ok(()));
+        }
+        self.signal.close().await;
+        for rtc in [
+            self.subscriber.peer.rtc.as_mut(),
+            self.publisher.as_mut().and_then(|p| p.peer.rtc.as_mut()),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            rtc.disconnect();
+        }
+        *lock(&self.shared.last) = Some(self.snapshot());
+        self.shared.events.close();
+    }
+
+    async fn send_or_closed(&mut self, msg: &ClientMessage) -> Result<()> {
+        self.signal.send(msg).await
+    }
+
+    async fn on_command(&mut self, c: Command, now: Instant) {
+        match c {
+            Command::Publish(opts, reply) => {
+                // `start_publish` hands the reply back only on failure.
+                if let Err((e, reply)) = self.start_publish(&opts, reply, now).await {
+                    let _ = reply.send(Err(e));
+                }
+            }
+            Command::Request(mut msg, reply) => {
+                let req = self.signal.next_req();
+                set_req(&mut msg, req.clone());
+                match self.send_or_closed(&msg).await {
+                    Ok(()) => {
+                        self.requests.insert(req, reply);
+                    }
+                    Err(e) => {
+                        let _ = reply.send(Err(e));
+                    }
+                }
+            }
+            Command::Send(msg, reply) => {
+                let _ = reply.send(self.send_or_closed(&msg).await);
+            }
+            Command::SendRaw(text, reply) => {
+                let _ = reply.send(self.signal.send_raw(text).await);
+            }
+            Command::RequestKeyframe(track, reply) => {
+                let _ = reply.send(self.subscriber.request_keyframe(&track));
+            }
+            Command::Snapshot(reply) => {
+                let _ = reply.send(self.snapshot());
+            }
+            Command::Lines(reply) => {
+                let lines = self
+                    .subscriber
+                    .lines()
+                    .iter()
+                    .map(|(m, t)| (m.to_string(), t.clone()))
+                    .collect();
+                let _ = reply.send(lines);
+            }
+            Command::Leave(reply) => {
+                let req = self.signal.next_req();
+                let msg = ClientMessage::Leave {
+                    req: Some(req.clone()),
+                };
+                match self.signal.send(&msg).await {
+                    Ok(()) => self.leaving = Some((req, now + LEAVE_TIMEOUT, reply)),
+                    // The connection is gone already: that is a leave too.
+                    Err(_) => {
+                        self.leaving = Some((req, now, reply));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Send a publish offer; on failure, the error and the reply to answer.
+    async fn start_publish(
+        &mut self,
+        opts: &PublishOptions,
+        reply: oneshot::Sender<Result<Published>>,
+        now: Instant,
+    ) -> std::result::Result<(), (BotError, oneshot::Sender<Result<Published>>)> {
+        if self.pending_publish.is_some() {
+            let e = BotError::Usage("a publish is already waiting for its answer".into());
+            return Err((e, reply));
+        }
+        if self.publisher.is_none() {
+            match Peer::bind(self.bind_ip).await {
+                Ok(peer) => self.publisher = Some(Publisher::new(peer, now)),
+                Err(e) => return Err((e.into(), reply)),
+            }
+        }
+        let publisher = self.publisher.as_mut().expect("just made");
+        let req = self.signal.next_req();
+        let (sdp, sources, pending) = match publisher.offer(opts, req.clone()) {
+            Ok(o) => o,
+            Err(e) => return Err((e, reply)),
+        };
+        let msg = ClientMessage::PublishOffer {
+            req: Some(req),
+            sdp,
+            sources,
+        };
+        if let Err(e) = self.signal.send(&msg).await {
+            return Err((e, reply));
+        }
+        self.pending_publish = Some((pending, reply));
+        Ok(())
+    }
+
+    /// Handle a server message; true when the bot should stop.
+    async fn on_server_message(&mut self, m: ServerMessage, now: Instant) -> bool {
+        self.shared.events.push(m.clone());
+        let req = reply_req(&m).map(str::to_string);
+        if let Some(req) = req {
+            if self
+                .pending_publish
+                .as_ref()
+                .is_some_and(|(p, _)| p.req == req)
+            {
+                let (pending, reply) = self.pending_publish.take().expect("checked");
+                let result = match m {
+                    ServerMessage::PublishAnswer { sdp, tracks, .. } => self
+                        .publisher
+                        .as_mut()
+                        .expect("a pending publish has a publisher")
+                        .accept_answer(pending, &sdp, &tracks, now),
+                    ServerMessage::Error { code, message, .. } => {
+                        Err(BotError::Refused { code, message })
+                    }
+                    other => Err(BotError::Protocol(format!(
+                        "unexpected reply to a publish offer: {other:?}"
+                    ))),
+                };
+                let _ = reply.send(result);
+                return false;
+            }
+            if let Some(reply) = self.requests.remove(&req) {
+                let result = match m {
+                    ServerMessage::Error { code, message, .. } => {
+                        Err(BotError::Refused { code, message })
+                    }
+                    other => Ok(other),
+                };
+                let _ = reply.send(result);
+                return false;
+            }
+            if self.internal.remove(&req) {
+                if let ServerMessage::Error { code, message, .. } = &m {
+                    tracing::warn!(?code, %message, "the server refused this bot's subscribe answer");
+                }
+                return false;
+            }
+            if self.leaving.as_ref().is_some_and(|(r, _, _)| *r == req) {
+                return true;
+            }
+        }
+        match m {
+            ServerMessage::SubscribeOffer { sdp, tracks } => {
+                match self.subscriber.accept_offer(&sdp, &tracks, now) {
+                    Ok(answer) => {
+                        let req = self.signal.next_req();
+                        self.internal.insert(req.clone());
+                        let msg = ClientMessage::SubscribeAnswer {
+                            req: Some(req),
+                            sdp: answer,
+                        };
+                        if self.signal.send(&msg).await.is_err() {
+                            return true;
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "cannot answer the server's offer"),
+                }
+                false
+            }
+            ServerMessage::Closing { .. } => self.leaving.is_some(),
+            _ => false,
+        }
+    }
+}

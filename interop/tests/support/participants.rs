@@ -117,6 +117,16 @@ impl Subscriber {
         join: Value,
         qualities: &[(&str, &str)],
     ) -> anyhow::Result<Subscriber> {
+        Subscriber::join_with(url, join, qualities, Peer::new().await?).await
+    }
+
+    /// [`Subscriber::join`] with a peer of one's own.
+    pub async fn join_with(
+        url: &str,
+        join: Value,
+        qualities: &[(&str, &str)],
+        peer: Peer,
+    ) -> anyhow::Result<Subscriber> {
         let name = join["name"].as_str().unwrap_or("subscriber").to_owned();
         let mut signal = Signal::connect(url).await?;
         signal.join(join).await?;
@@ -124,7 +134,7 @@ impl Subscriber {
         let mut subscriber = Subscriber {
             name: name.clone(),
             signal,
-            peer: Peer::new().await?,
+            peer,
             offered: Vec::new(),
             received: Received::default(),
             packets_tx,

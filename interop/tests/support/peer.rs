@@ -1,7 +1,7 @@
 //! A webrtc-rs peer connection for tests, and the local tracks it sends.
 
-use std::collections::VecDeque;
-use std::sync::Arc;
+use std::collections::{HashSet, VecDeque};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use anyhow::{bail, Context};
@@ -21,6 +21,7 @@ use webrtc::peer_connection::{
     RTCSessionDescription, Registry,
 };
 
+use super::media::VP8_PT;
 use super::within;
 
 /// Forwards the peer connection's events into channels.
@@ -59,10 +60,32 @@ pub struct Peer {
 
 impl Peer {
     pub async fn new() -> anyhow::Result<Peer> {
+        Peer::build(None).await
+    }
+
+    /// A peer that loses the first copy of every `every`th incoming VP8
+    /// packet (by sequence number) before webrtc-rs sees it, so that its
+    /// NACK generator asks for it again; retransmissions pass. The list
+    /// gets the sequence numbers lost.
+    pub async fn lossy(every: u16) -> anyhow::Result<(Peer, Arc<Mutex<Vec<u16>>>)> {
+        let lost = Arc::new(Mutex::new(Vec::new()));
+        let loss = Loss {
+            every,
+            lost: Arc::clone(&lost),
+            ..Loss::default()
+        };
+        Ok((Peer::build(Some(loss)).await?, lost))
+    }
+
+    async fn build(loss: Option<Loss>) -> anyhow::Result<Peer> {
         let mut media_engine = MediaEngine::default();
         media_engine.register_default_codecs()?;
-        let registry = register_default_interceptors(Registry::new(), &mut media_engine)?
+        let mut registry = register_default_interceptors(Registry::new(), &mut media_engine)?
             .with(Slot::from(14_000), KeyframeRequestsToApp::default());
+        if let Some(loss) = loss {
+            // Wire-most: before the NACK generator and everything else.
+            registry = registry.with(Slot::from(500), loss);
+        }
         let (gathered_tx, gathered) = watch::channel(false);
         let (state_tx, state) = watch::channel(RTCPeerConnectionState::New);
         let (tracks_tx, tracks) = mpsc::unbounded_channel();
@@ -195,6 +218,64 @@ impl rtc::sansio::Protocol<TaggedPacket, TaggedPacket, ()> for KeyframeRequestsT
 }
 
 impl Interceptor for KeyframeRequestsToApp {
+    fn bind_local_stream(&mut self, _: &StreamInfo) {}
+    fn unbind_local_stream(&mut self, _: &StreamInfo) {}
+    fn bind_remote_stream(&mut self, _: &StreamInfo) {}
+    fn unbind_remote_stream(&mut self, _: &StreamInfo) {}
+}
+
+/// Drops the first copy of inbound VP8 packets whose sequence number is
+/// `3 mod every`, as a lossy network would; but not among the first ten,
+/// since a receiver cannot ask for what came before its first packet.
+#[derive(Default)]
+struct Loss {
+    every: u16,
+    seen: usize,
+    lost: Arc<Mutex<Vec<u16>>>,
+    dropped: HashSet<(u32, u16)>,
+    read: VecDeque<TaggedPacket>,
+    write: VecDeque<TaggedPacket>,
+}
+
+impl rtc::sansio::Protocol<TaggedPacket, TaggedPacket, ()> for Loss {
+    type Rout = TaggedPacket;
+    type Wout = TaggedPacket;
+    type Eout = ();
+    type Error = rtc::shared::error::Error;
+    type Time = Instant;
+
+    fn handle_read(&mut self, msg: TaggedPacket) -> Result<(), Self::Error> {
+        if let Packet::Rtp(p) = &msg.message.packet {
+            let h = &p.header;
+            self.seen += usize::from(h.payload_type == VP8_PT);
+            if h.payload_type == VP8_PT
+                && self.seen > 10
+                && h.sequence_number % self.every == 3
+                && self.dropped.insert((h.ssrc, h.sequence_number))
+            {
+                self.lost.lock().unwrap().push(h.sequence_number);
+                return Ok(());
+            }
+        }
+        self.read.push_back(msg);
+        Ok(())
+    }
+
+    fn poll_read(&mut self) -> Option<TaggedPacket> {
+        self.read.pop_front()
+    }
+
+    fn handle_write(&mut self, msg: TaggedPacket) -> Result<(), Self::Error> {
+        self.write.push_back(msg);
+        Ok(())
+    }
+
+    fn poll_write(&mut self) -> Option<TaggedPacket> {
+        self.write.pop_front()
+    }
+}
+
+impl Interceptor for Loss {
     fn bind_local_stream(&mut self, _: &StreamInfo) {}
     fn unbind_local_stream(&mut self, _: &StreamInfo) {}
     fn bind_remote_stream(&mut self, _: &StreamInfo) {}

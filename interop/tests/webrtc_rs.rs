@@ -4,6 +4,13 @@
 //! publisher's own payloads (each carries a marker with its frame number and
 //! layer), starting at a keyframe, with continuous sequence numbers.
 //!
+//! - a publisher (VP8 and Opus) and a subscriber in a meeting;
+//! - a simulcast publisher (rids q, h, f), a low and a high subscriber, and a
+//!   switch from low to high;
+//! - a subscriber following re-offers as a second publisher comes and goes;
+//! - a webinar whose attendees are spread over two media workers;
+//! - a lossy subscriber whose NACKs the server answers.
+//!
 //! Run with `RUST_LOG=relais_sfu=debug,relais_signaling=debug` to see the
 //! server's side.
 
@@ -22,8 +29,7 @@ use serde_json::json;
 use support::init_logging;
 use support::media::{opus_payload, parse_opus, parse_vp8, rtp_packet, vp8_frame, OPUS_PT, VP8_PT};
 use support::participants::{PliCounter, Publisher, Subscriber};
-use support::peer::Peer;
-use support::peer::{extmap_id, media_lines, rtp_track, simulcast_track};
+use support::peer::{extmap_id, media_lines, rtp_track, simulcast_track, Peer};
 use support::signal::join;
 use tokio::task::JoinHandle;
 use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
@@ -102,7 +108,8 @@ async fn webrtc_rs_simulcast_publisher_two_qualities_and_a_switch() -> anyhow::R
         let url = server.ws_url();
         // The publisher: one VP8 track in three encodings, rids q, h, f.
         let video = simulcast_track("camera", &LAYERS);
-        let publisher = Publisher::start(&url, join("simulcast", "publisher"), vec![video.clone()]).await?;
+        let publisher =
+            Publisher::start(&url, join("simulcast", "publisher"), vec![video.clone()]).await?;
         let track_id = publisher.track_ids[0].clone();
         let mid = media_lines(&publisher.offer)[0].1.clone();
         let mid_ext = extmap_id(&publisher.offer, MID_URI).context("no mid extmap")?;
@@ -118,8 +125,10 @@ async fn webrtc_rs_simulcast_publisher_two_qualities_and_a_switch() -> anyhow::R
         ));
 
         // Two subscribers, one asking for the low layer, one for the high.
-        let mut low = Subscriber::join(&url, join("simulcast", "low"), &[(&track_id, "low")]).await?;
-        let mut high = Subscriber::join(&url, join("simulcast", "high"), &[(&track_id, "high")]).await?;
+        let mut low =
+            Subscriber::join(&url, join("simulcast", "low"), &[(&track_id, "low")]).await?;
+        let mut high =
+            Subscriber::join(&url, join("simulcast", "high"), &[(&track_id, "high")]).await?;
         low.collect(|r| r.count(Video) >= WANT_VIDEO).await;
         high.collect(|r| r.count(Video) >= WANT_VIDEO).await;
         check_video(low.received.only(Video)?, 0).context("the low subscriber")?;
@@ -144,7 +153,8 @@ async fn webrtc_rs_simulcast_publisher_two_qualities_and_a_switch() -> anyhow::R
             "no PLI for the high layer reached the publisher after the switch"
         );
         eprintln!(
-            "simulcast through Relais: low {before} packets, high {}, {} across the switch; PLIs per layer {:?}",
+            "simulcast through Relais: low {before} packets, high {}, {} across the switch; \
+             PLIs per layer {:?}",
             high.received.count(Video),
             low.received.count(Video),
             [plis.count(0), plis.count(1), plis.count(2)],
@@ -321,13 +331,22 @@ async fn webrtc_rs_subscriber_nacks_are_answered() -> anyhow::Result<()> {
             .iter()
             .map(|p| (offset(p.header.sequence_number), p))
             .collect();
-        let (lo, hi) = (*by_seq.keys().next().unwrap(), *by_seq.keys().last().unwrap());
+        let (lo, hi) = (
+            *by_seq.keys().next().unwrap(),
+            *by_seq.keys().last().unwrap(),
+        );
         let settled = hi - 10;
         let missing: Vec<i16> = (lo..=settled).filter(|s| !by_seq.contains_key(s)).collect();
-        ensure!(missing.is_empty(), "never arrived (offsets from {first}): {missing:?}");
+        ensure!(
+            missing.is_empty(),
+            "never arrived (offsets from {first}): {missing:?}"
+        );
         let lost = lost.lock().unwrap().clone();
         let repaired = lost.iter().filter(|s| offset(**s) <= settled).count();
-        ensure!(repaired >= 4, "only {repaired} lost packets to repair: {lost:?}");
+        ensure!(
+            repaired >= 4,
+            "only {repaired} lost packets to repair: {lost:?}"
+        );
         let in_order: Vec<rtp::Packet> = by_seq
             .range(lo..=settled)
             .map(|(_, p)| (*p).clone())
@@ -338,7 +357,8 @@ async fn webrtc_rs_subscriber_nacks_are_answered() -> anyhow::Result<()> {
         // repairs (RTX is unwrapped after the interceptors). The server
         // answers each NACK, hence the duplicates, which are harmless here.
         eprintln!(
-            "NACK through Relais: {repaired} lost and repaired, {} packets in order, {} duplicate resends",
+            "NACK through Relais: {repaired} lost and repaired, {} packets in order, \
+             {} duplicate resends",
             in_order.len(),
             arrived.len() - by_seq.len(),
         );
@@ -405,7 +425,8 @@ async fn send_camera_and_microphone(
             }
             _ = audio_clock.tick(), if audio.is_some() => {
                 let payload = opus_payload(audio_count);
-                let packet = rtp_packet(OPUS_PT, audio_seq, audio_count * 960, AUDIO_SSRC, false, payload);
+                let ts = audio_count * 960;
+                let packet = rtp_packet(OPUS_PT, audio_seq, ts, AUDIO_SSRC, false, payload);
                 audio_seq = audio_seq.wrapping_add(1);
                 audio_count += 1;
                 if let Some(audio) = &audio {

@@ -237,6 +237,12 @@ impl TrackReceipt {
         let mut v: Vec<Duration> = self.log.iter().filter_map(|r| r.latency).collect();
         percentile(&mut v, p)
     }
+
+    /// The `p`-th percentile (0-100) of the latencies of packets logged since `t`.
+    pub fn latency_percentile_since(&self, t: Instant, p: f64) -> Option<Duration> {
+        let mut v: Vec<Duration> = self.since(t).filter_map(|r| r.latency).collect();
+        percentile(&mut v, p)
+    }
 }
 
 /// Sequence numbers that step by one (no gap, no repeat), timestamps that

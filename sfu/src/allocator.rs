@@ -51,8 +51,9 @@ pub fn allocate(estimate_bps: u64, demands: &[Demand], current: &[Option<u8>]) -
         let d = &demands[i];
         let Some(max) = d.max_layer else { continue };
         let Some(low) = (0..=max).find(|&l| cost(d, l) > 0) else {
-            // Nothing flows yet: aim at the lowest layer without counting it.
-            plan[i] = Some(0);
+            // Nothing flows yet: aim at the wanted layer without counting it;
+            // the plan is made again once the layers are measured.
+            plan[i] = Some(max);
             continue;
         };
         let keeping = current.get(i).copied().flatten().is_some();
@@ -159,8 +160,8 @@ mod tests {
         d.layer_bps = [0, 0, 0];
         assert_eq!(
             allocate(0, &[d], &[None]),
-            [Some(0)],
-            "nothing measured yet: aim low"
+            [Some(2)],
+            "nothing measured yet: aim at the wish"
         );
     }
 }

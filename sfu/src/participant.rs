@@ -24,6 +24,8 @@ pub struct Participant {
     pub next_track_index: u32,
     pub downtracks: HashMap<TrackId, Downtrack>,
     pub negotiation: Negotiation,
+    /// The receiving connection's bandwidth estimate (TWCC), in bit/s.
+    pub estimate_bps: Option<u64>,
 }
 
 impl Participant {
@@ -39,6 +41,7 @@ impl Participant {
             next_track_index: 1,
             downtracks: HashMap::new(),
             negotiation: Negotiation::default(),
+            estimate_bps: None,
         }
     }
 

@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
+use str0m::bwe::Bitrate;
 use str0m::net::Transmit;
 use str0m::{Candidate, Event, Output, Rtc};
 
@@ -14,6 +15,16 @@ use crate::ids::ParticipantId;
 
 /// Index of a peer in the worker's peer table.
 pub type PeerKey = usize;
+
+/// Whether subscribers' downlinks are estimated (and their layers allocated
+/// within the estimate). Off for now: on the virtual clock str0m's estimate
+/// for an application-limited stream decays toward ~40 kbit/s, which would
+/// pull every subscriber down to its lowest layer. Issue 6 turns it on once
+/// that is understood and tested against real rate limits.
+const SUBSCRIBER_BWE: bool = false;
+
+/// The downlink estimate a subscriber starts with, before any feedback.
+pub const INITIAL_ESTIMATE_KBPS: u64 = 1_500;
 
 /// Video packets each subscriber stream keeps to answer NACKs from.
 const SEND_HISTORY_VIDEO: usize = 1000;
@@ -40,11 +51,15 @@ impl Peer {
         candidate: SocketAddr,
         now: Instant,
     ) -> Result<Peer, SfuError> {
-        let mut rtc = Rtc::builder()
+        let mut builder = Rtc::builder()
             .set_ice_lite(true)
             .set_rtp_mode(true)
-            .set_send_buffer_video(SEND_HISTORY_VIDEO)
-            .build(now);
+            .set_send_buffer_video(SEND_HISTORY_VIDEO);
+        if role == PeerRole::Subscribe && SUBSCRIBER_BWE {
+            // Estimate each subscriber's downlink from its TWCC feedback.
+            builder = builder.enable_bwe(Some(Bitrate::kbps(INITIAL_ESTIMATE_KBPS)));
+        }
+        let mut rtc = builder.build(now);
         let candidate = Candidate::host(candidate, "udp")
             .map_err(|e| SfuError::Rejected(format!("bad local candidate: {e}")))?;
         rtc.add_local_candidate(candidate);

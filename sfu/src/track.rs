@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use str0m::media::{Mid, Pt, Rid};
 
 use crate::api::TrackInfo;
+use crate::bitrate::BitrateMeter;
 use crate::codec::Codec;
 use crate::ids::{ParticipantId, RoomId};
 use crate::keyframe_throttle::KeyframeThrottle;
@@ -20,6 +21,7 @@ pub struct LayerState {
     pub last_packet: Option<Instant>,
     pub width: u32,
     pub height: u32,
+    pub bitrate: BitrateMeter,
 }
 
 /// Where a track's packets come from.
@@ -63,6 +65,18 @@ impl Track {
         self.rids.get(usize::from(layer)).copied()
     }
 
+    /// Bitrate of each layer now (0 for a layer that is not flowing).
+    pub fn layer_bitrates(&mut self, now: Instant) -> [u64; 3] {
+        let views = self.layer_views(now);
+        let mut bps = [0; 3];
+        for (i, state) in self.layers.iter_mut().enumerate() {
+            if views[i].active {
+                bps[i] = state.bitrate.bps(now).max(1);
+            }
+        }
+        bps
+    }
+
     /// Layer states as the selector sees them at `now`.
     pub fn layer_views(&self, now: Instant) -> [LayerView; 3] {
         let mut views = [LayerView::default(); 3];
@@ -79,7 +93,13 @@ impl Track {
     }
 
     /// Record a packet of `layer`; true when the layer just (re)started.
-    pub fn note_packet(&mut self, layer: u8, now: Instant, size: Option<(u32, u32)>) -> bool {
+    pub fn note_packet(
+        &mut self,
+        layer: u8,
+        bytes: usize,
+        now: Instant,
+        size: Option<(u32, u32)>,
+    ) -> bool {
         let Some(state) = self.layers.get_mut(usize::from(layer)) else {
             return false;
         };
@@ -87,6 +107,7 @@ impl Track {
             .last_packet
             .is_none_or(|t| now.saturating_duration_since(t) >= LAYER_TIMEOUT);
         state.last_packet = Some(now);
+        state.bitrate.add(bytes, now);
         if let Some((w, h)) = size {
             state.width = w;
             state.height = h;

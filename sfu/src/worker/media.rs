@@ -17,7 +17,6 @@ use crate::api::{CoreEvent, LayerRequest, MediaKind, SfuError, TrackSource};
 use crate::codec::{self, Codec};
 use crate::forwarder::Incoming;
 use crate::ids::{ParticipantId, TrackId};
-use crate::layer_selector::select_layer;
 use crate::metrics::WorkerMetrics;
 use crate::peer::PeerKey;
 
@@ -123,7 +122,7 @@ impl Worker {
         let size = (starts_keyframe && track.codec == Codec::Vp8)
             .then(|| codec::vp8_keyframe_size(payload))
             .flatten();
-        let layer_started = track.note_packet(layer, now, size);
+        let layer_started = track.note_packet(layer, payload.len(), now, size);
         let vp8 = (track.codec == Codec::Vp8)
             .then(|| Vp8Descriptor::parse(payload).ok())
             .flatten();
@@ -326,7 +325,7 @@ impl Worker {
         }
     }
 
-    /// Choose again every subscriber's target layer of a track: after a
+    /// Choose again the layers of every subscriber of a track: after a
     /// subscription change, or when a layer starts or stops.
     pub(crate) fn reselect_layers(&mut self, track: TrackId, now: Instant) {
         let Some(t) = self.tracks.get(&track) else {
@@ -335,50 +334,14 @@ impl Worker {
         if t.info.kind != MediaKind::Video {
             return;
         }
-        let views = t.layer_views(now);
-        let views = &views[..t.layer_count()];
-        let mut paused = Vec::new();
-        let mut wanted = 0u8;
-        let receiving: Vec<bool> = t.subscribers.iter().map(|s| self.receiving(*s)).collect();
-        for (sub, receiving) in t.subscribers.iter().zip(receiving) {
-            let Some(dt) = self
-                .participants
-                .get_mut(sub)
-                .and_then(|p| p.downtracks.get_mut(&track))
-            else {
-                continue;
-            };
-            let target = select_layer(dt.request, views);
-            if target != dt.forwarder.target() {
-                let was_flowing = dt.forwarder.current().is_some();
-                dt.forwarder.set_target(target);
-                if target.is_none() && was_flowing {
-                    paused.push(*sub);
-                }
-            }
-            if dt.negotiated && receiving {
-                if let Some(l) = dt.forwarder.awaiting_keyframe() {
-                    wanted |= 1 << l;
-                }
-            }
-        }
-        for sub in paused {
-            self.emit(CoreEvent::LayerSwitched {
-                participant: sub,
-                track,
-                layer: None,
-            });
-        }
-        for l in 0..3u8 {
-            if wanted & (1 << l) != 0 {
-                self.request_keyframe(track, l, now);
-            }
+        for sub in t.subscribers.clone() {
+            self.reallocate(sub, now);
         }
     }
 
     /// Whether the participant's receiving connection is up, so that a
     /// keyframe asked for on its behalf would reach it.
-    fn receiving(&self, id: ParticipantId) -> bool {
+    pub(super) fn receiving(&self, id: ParticipantId) -> bool {
         self.participants
             .get(&id)
             .and_then(|p| p.subscribe)

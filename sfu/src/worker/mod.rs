@@ -5,6 +5,7 @@
 //! It never blocks, locks or sleeps; the thread around it ([`crate::worker_thread`])
 //! owns the socket and the clock, and tests drive it on a virtual clock.
 
+mod allocation;
 mod commands;
 mod media;
 mod membership;
@@ -16,12 +17,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use str0m::bwe::BweKind;
 use str0m::net::{Protocol, Receive, Transmit};
 use str0m::{Event, IceConnectionState, Input};
 use tokio::sync::mpsc;
 
 use crate::active_speaker::SpeakerDetector;
-use crate::api::{CoreEvent, PeerState};
+use crate::api::{CoreEvent, PeerRole, PeerState};
 use crate::ids::{ParticipantId, RoomId, TrackId};
 use crate::metrics::WorkerMetrics;
 use crate::participant::Participant;
@@ -67,6 +69,8 @@ pub struct Worker {
     outbox: Vec<Transmit>,
     /// str0m events waiting to be handled.
     rtc_events: Vec<(PeerKey, Event)>,
+    /// Timer entries being handled (kept for its capacity).
+    due_scratch: Vec<(Instant, PeerKey)>,
     /// Participants whose peer broke, to drop once the current step ends.
     failed: Vec<(ParticipantId, String)>,
     /// Messages for other workers; the caller delivers them.
@@ -98,6 +102,7 @@ impl Worker {
             outbox: Vec::with_capacity(1024),
             rtc_events: Vec::with_capacity(64),
             failed: Vec::new(),
+            due_scratch: Vec::new(),
             relay_outbox: Vec::new(),
             room_workers: HashMap::new(),
             events,
@@ -147,7 +152,13 @@ impl Worker {
 
     /// Advance every peer whose deadline passed, and sweep on schedule.
     pub fn handle_timeout(&mut self, now: Instant) {
-        while let Some((at, key)) = self.timers.pop_due(now) {
+        // Take what is due first: a peer whose new deadline is again `now` waits
+        // for the next call instead of spinning here.
+        let mut due = std::mem::take(&mut self.due_scratch);
+        while let Some(entry) = self.timers.pop_due(now) {
+            due.push(entry);
+        }
+        for (at, key) in due.drain(..) {
             let Some(peer) = self.peers.get_mut(key).and_then(Option::as_mut) else {
                 continue;
             };
@@ -167,6 +178,7 @@ impl Worker {
                     .map_err(|e| e.to_string())
             });
         }
+        self.due_scratch = due;
         if now >= self.next_housekeeping {
             self.next_housekeeping = now + HOUSEKEEPING_INTERVAL;
             self.housekeeping(now);
@@ -313,6 +325,14 @@ impl Worker {
             Event::MediaChanged(changed) => self.on_media_changed(key, changed, now),
             Event::RtpPacket(packet) => self.on_rtp(key, packet, now),
             Event::KeyframeRequest(request) => self.on_keyframe_request(key, request, now),
+            Event::EgressBitrateEstimate(BweKind::Twcc { estimate, .. })
+                if role == PeerRole::Subscribe =>
+            {
+                if let Some(p) = self.participants.get_mut(&owner) {
+                    p.estimate_bps = Some(estimate.as_u64());
+                }
+                self.reallocate(owner, now);
+            }
             _ => {}
         }
     }
@@ -341,9 +361,9 @@ impl Worker {
                 participant: Some(who),
             });
         }
-        let tracks: Vec<TrackId> = self.tracks.keys().copied().collect();
-        for track in tracks {
-            self.reselect_layers(track, now);
+        let everyone: Vec<ParticipantId> = self.participants.keys().copied().collect();
+        for p in everyone {
+            self.reallocate(p, now);
         }
         self.update_gauges();
     }

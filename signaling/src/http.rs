@@ -6,7 +6,7 @@ use std::sync::Arc;
 use axum::extract::{State, WebSocketUpgrade};
 use axum::http::{header, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use rust_embed::Embed;
 
@@ -26,6 +26,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/ws", get(websocket))
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(metrics))
+        .route("/api/invites", post(crate::invites::create))
         .fallback(get(web_client))
         .with_state(state)
 }
@@ -60,6 +61,12 @@ fn content_type(path: &str) -> &'static str {
 async fn web_client(uri: Uri) -> Response {
     let path = uri.path().trim_start_matches('/');
     let path = if path.is_empty() { "index.html" } else { path };
+    // Room links (`/room/<name>`) are pages of the client.
+    let path = if path.starts_with("room/") {
+        "index.html"
+    } else {
+        path
+    };
     match WebClient::get(path) {
         Some(file) => (
             [(header::CONTENT_TYPE, content_type(path))],

@@ -14,6 +14,7 @@ pub mod convert;
 pub mod dispatcher;
 pub mod error;
 pub mod http;
+pub mod invites;
 pub mod metrics;
 pub mod outbox;
 pub mod protocol;

@@ -61,7 +61,9 @@ pub enum RelayMsg {
     RoomLeft {
         room: RoomId,
     },
-    TrackAdded(Box<RelayedTrack>),
+    /// Tracks of a room published on the sender; all at once when answering
+    /// `RoomJoined`, so that a subscriber gets them in one offer.
+    TracksAdded(Vec<RelayedTrack>),
     TrackRemoved {
         track: TrackId,
     },

@@ -638,6 +638,17 @@ fn a_webinar_spread_over_two_workers_reaches_every_attendee_with_one_relay() {
         assert!(rx[0].keyframe && rx.iter().all(|r| r.layer == 2));
         assert!(w.received_on(a, audio).len() > 50);
     }
+    // An attendee on the other worker gets the room's tracks in one offer.
+    let far_id = w.client(attendees[1]).id;
+    let first_offer = w.seen.iter().find_map(|e| match e {
+        CoreEvent::SubscriberOffer {
+            participant,
+            tracks,
+            ..
+        } if *participant == far_id => Some(tracks.len()),
+        _ => None,
+    });
+    assert_eq!(first_offer, Some(2), "video and audio in the first offer");
     // Only the presenter's worker announces the tracks to signaling.
     let published = w
         .seen

@@ -314,6 +314,10 @@ impl Worker {
         let Some(p) = self.participants.get(&id) else {
             return;
         };
+        if !self.receiving(id) {
+            // A keyframe now would reach nobody and hold back the next request.
+            return;
+        }
         let wanted: Vec<(TrackId, u8)> = p
             .downtracks
             .iter()

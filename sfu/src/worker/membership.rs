@@ -91,8 +91,32 @@ impl Worker {
         self.update_gauges();
     }
 
-    /// A new track of `owner`: announce it and give it to everyone else in the room.
-    pub(crate) fn add_track(&mut self, track: crate::track::Track, now: Instant) {
+    /// New tracks: announce them and give them to everyone else in their
+    /// room, each subscriber in one offer, each other worker in one message.
+    pub(crate) fn add_tracks(&mut self, tracks: Vec<crate::track::Track>, now: Instant) {
+        let mut subscribers = Vec::new();
+        let mut relayed: Vec<crate::relay::RelayedTrack> = Vec::new();
+        for track in tracks {
+            let id = track.info.id;
+            let local = matches!(track.origin, Origin::Local { .. });
+            subscribers.extend(self.insert_track(track, now));
+            if local {
+                relayed.extend(self.relayed_track(id));
+            }
+        }
+        if let Some(room) = relayed.first().map(|t| t.room) {
+            self.relay_to_room(room, || RelayMsg::TracksAdded(relayed.clone()));
+        }
+        subscribers.sort_unstable();
+        subscribers.dedup();
+        for p in subscribers {
+            self.negotiate(p, now);
+        }
+    }
+
+    /// Add a track and its downtracks; returns the participants whose
+    /// receiving connection needs a new offer. Relaying is the caller's.
+    fn insert_track(&mut self, track: crate::track::Track, now: Instant) -> Vec<ParticipantId> {
         let id = track.info.id;
         let room = track.room;
         let info = track.info.clone();
@@ -110,12 +134,10 @@ impl Worker {
             None => Vec::new(),
         };
         if local {
-            // Only the worker with the publisher tells signaling and the others.
+            // Only the worker with the publisher tells signaling.
             self.emit(CoreEvent::TrackPublished { room, track: info });
-            if let Some(t) = self.relayed_track(id) {
-                self.relay_to_room(room, || RelayMsg::TrackAdded(Box::new(t.clone())));
-            }
         }
+        let mut subscribers = Vec::with_capacity(others.len());
         for p in others {
             if self
                 .participants
@@ -123,10 +145,11 @@ impl Worker {
                 .is_some_and(|p| p.permissions.can_subscribe)
             {
                 self.add_downtrack(p, id, now);
-                self.negotiate(p, now);
+                subscribers.push(p);
             }
         }
         self.update_gauges();
+        subscribers
     }
 
     /// End a track: its subscribers lose their m-line, the room is told.

@@ -94,9 +94,11 @@ impl Worker {
         };
         // str0m raises MediaAdded only once DTLS is up; make the tracks now
         // from the lines of the offer, so that the reply lists every one.
-        for mid in offered_mids(sdp) {
-            self.publish_line(key, mid, now);
-        }
+        let tracks: Vec<Track> = offered_mids(sdp)
+            .into_iter()
+            .filter_map(|m| self.new_track(key, m))
+            .collect();
+        self.add_tracks(tracks, now);
         // Lines the client stopped sending on end their tracks.
         let stopped: Vec<TrackId> = match (self.peer(key), self.participants.get(&id)) {
             (Some(peer), Some(p)) => p
@@ -145,34 +147,36 @@ impl Worker {
     /// A media line of a publishing connection on which the client sends:
     /// a new track, unless it is one already.
     pub(super) fn publish_line(&mut self, key: PeerKey, mid: Mid, now: Instant) {
-        let Some(peer) = self.peer(key) else { return };
+        if let Some(track) = self.new_track(key, mid) {
+            self.add_tracks(vec![track], now);
+        }
+    }
+
+    /// The track a publishing line makes, if it is a new one; the participant
+    /// lists it at once.
+    fn new_track(&mut self, key: PeerKey, mid: Mid) -> Option<Track> {
+        let peer = self.peer(key)?;
         if peer.role != PeerRole::Publish {
-            return;
+            return None;
         }
         let owner = peer.owner;
-        let Some(media) = peer.rtc.media(mid) else {
-            return;
-        };
+        let media = peer.rtc.media(mid)?;
         if !matches!(media.direction(), Direction::RecvOnly | Direction::SendRecv) {
-            return;
+            return None;
         }
         let params = media
             .remote_pts()
             .iter()
             .find_map(|pt| peer.rtc.codec_config().find(|p| p.pt() == *pt).cloned());
-        let Some(params) = params else { return };
-        let Some(codec) = Codec::from_str0m(params.spec().codec) else {
-            return;
-        };
+        let params = params?;
+        let codec = Codec::from_str0m(params.spec().codec)?;
         let rids = match media.rids_rx() {
             Rids::Specific(rids) => order_rids(rids),
             _ => Vec::new(),
         };
-        let Some(participant) = self.participants.get_mut(&owner) else {
-            return;
-        };
+        let participant = self.participants.get_mut(&owner)?;
         if participant.track_by_mid(mid).is_some() {
-            return;
+            return None;
         }
         let mid_text = mid.to_string();
         let kind = if codec.is_audio() {
@@ -215,7 +219,7 @@ impl Worker {
             subscribers: Vec::new(),
             throttle: KeyframeThrottle::default(),
         };
-        self.add_track(track, now);
+        Some(track)
     }
 
     /// A publishing line turned inactive in a renegotiation: its track ends.

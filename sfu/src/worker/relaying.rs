@@ -20,11 +20,13 @@ impl Worker {
                     workers.push(from);
                 }
                 let local = self.local_tracks(room);
-                for track in local {
-                    if let Some(t) = self.relayed_track(track) {
-                        self.relay_outbox
-                            .push((from, RelayMsg::TrackAdded(Box::new(t))));
-                    }
+                let tracks: Vec<RelayedTrack> = local
+                    .iter()
+                    .filter_map(|t| self.relayed_track(*t))
+                    .collect();
+                if !tracks.is_empty() {
+                    self.relay_outbox
+                        .push((from, RelayMsg::TracksAdded(tracks)));
                 }
             }
             RelayMsg::RoomLeft { room } => {
@@ -35,31 +37,26 @@ impl Worker {
                     }
                 }
             }
-            RelayMsg::TrackAdded(t) => {
-                if !self.rooms.contains_key(&t.room) || self.tracks.contains_key(&t.info.id) {
-                    return;
-                }
-                let RelayedTrack {
-                    room,
-                    info,
-                    codec,
-                    pt,
-                    clock_rate,
-                    rids,
-                } = *t;
-                let track = Track {
-                    info,
-                    room,
-                    origin: Origin::Remote { worker: from },
-                    codec,
-                    pt,
-                    clock_rate,
-                    rids,
-                    layers: [LayerState::default(); 3],
-                    subscribers: Vec::new(),
-                    throttle: KeyframeThrottle::default(),
-                };
-                self.add_track(track, now);
+            RelayMsg::TracksAdded(tracks) => {
+                let tracks: Vec<Track> = tracks
+                    .into_iter()
+                    .filter(|t| {
+                        self.rooms.contains_key(&t.room) && !self.tracks.contains_key(&t.info.id)
+                    })
+                    .map(|t| Track {
+                        info: t.info,
+                        room: t.room,
+                        origin: Origin::Remote { worker: from },
+                        codec: t.codec,
+                        pt: t.pt,
+                        clock_rate: t.clock_rate,
+                        rids: t.rids,
+                        layers: [LayerState::default(); 3],
+                        subscribers: Vec::new(),
+                        throttle: KeyframeThrottle::default(),
+                    })
+                    .collect();
+                self.add_tracks(tracks, now);
             }
             RelayMsg::TrackRemoved { track } => {
                 if self

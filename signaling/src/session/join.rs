@@ -158,7 +158,7 @@ impl Session {
         tracing::info!(
             participant = %id,
             room = %room.name,
-            worker = room.worker,
+            worker = self.state.registry.worker_of(id).unwrap_or(room.worker),
             identity = %grant.identity,
             name = %display_name,
             ?role,

@@ -23,7 +23,7 @@ use crate::events::EventLog;
 use crate::media::PublishOptions;
 use crate::peer::Peer;
 use crate::publisher::{PendingPublish, Published, Publisher, PublisherStats};
-use crate::receipt::TrackReceipt;
+use crate::receipt::{TrackReceipt, LOG_CAPACITY};
 use crate::signal::{reply_req, set_req, Incoming, Signal};
 use crate::subscriber::Subscriber;
 
@@ -51,6 +51,8 @@ pub struct JoinOptions {
     pub bind_ip: IpAddr,
     /// Connecting and joining must finish within this.
     pub timeout: Duration,
+    /// Packets each track's receipt keeps in its log (0: counters only).
+    pub log_capacity: usize,
 }
 
 impl JoinOptions {
@@ -63,6 +65,7 @@ impl JoinOptions {
             mode: None,
             bind_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
             timeout: REQUEST_TIMEOUT,
+            log_capacity: LOG_CAPACITY,
         }
     }
 
@@ -78,6 +81,11 @@ impl JoinOptions {
 
     pub fn mode(mut self, mode: RoomMode) -> Self {
         self.mode = Some(mode);
+        self
+    }
+
+    pub fn log_capacity(mut self, packets: usize) -> Self {
+        self.log_capacity = packets;
         self
     }
 }
@@ -114,7 +122,9 @@ enum Command {
     Send(ClientMessage, oneshot::Sender<Result<()>>),
     SendRaw(String, oneshot::Sender<Result<()>>),
     RequestKeyframe(String, oneshot::Sender<Result<()>>),
-    Snapshot(oneshot::Sender<Snapshot>),
+    /// The receipts of one track (`Some`) or all, and the publisher's stats.
+    Snapshot(Option<String>, oneshot::Sender<Snapshot>),
+    Unpublish(String, oneshot::Sender<Result<()>>),
     Lines(oneshot::Sender<Vec<(String, String)>>),
     Leave(oneshot::Sender<Result<()>>),
 }
@@ -187,7 +197,7 @@ impl Bot {
             commands: cmd_rx,
             shared: shared.clone(),
             bind_ip: opts.bind_ip,
-            subscriber: Subscriber::new(sub_peer),
+            subscriber: Subscriber::new(sub_peer, opts.log_capacity),
             publisher: None,
             pending_publish: None,
             requests: HashMap::new(),
@@ -315,21 +325,26 @@ impl BotHandle {
         self.shared.events.all()
     }
 
-    async fn snapshot(&self) -> Snapshot {
-        match self.call(Command::Snapshot).await {
+    async fn snapshot(&self, track: Option<&str>) -> Snapshot {
+        let filter = track.map(str::to_string);
+        match self.call(|tx| Command::Snapshot(filter, tx)).await {
             Ok(s) => s,
+            // The bot has stopped: what it had at the end.
             Err(_) => lock(&self.shared.last).clone().unwrap_or_default(),
         }
     }
 
     /// What the bot received on a track so far (`None`: never offered).
     pub async fn received(&self, track_id: &str) -> Option<TrackReceipt> {
-        self.snapshot().await.receipts.remove(track_id)
+        self.snapshot(Some(track_id))
+            .await
+            .receipts
+            .remove(track_id)
     }
 
     /// What the bot received on every track.
     pub async fn receipts(&self) -> HashMap<String, TrackReceipt> {
-        self.snapshot().await.receipts
+        self.snapshot(None).await.receipts
     }
 
     /// Poll [`received`](Self::received) every 20 ms until `done` holds, up
@@ -369,7 +384,19 @@ impl BotHandle {
 
     /// What the publishing side did so far.
     pub async fn publisher_stats(&self) -> PublisherStats {
-        self.snapshot().await.stats
+        self.snapshot(Some("")).await.stats
+    }
+
+    /// Stop publishing one of the bot's tracks: tell the server (waiting for
+    /// its `ok`) and stop sending that track's media.
+    pub async fn unpublish(&self, track_id: &str) -> Result<()> {
+        self.request(ClientMessage::Unpublish {
+            req: None,
+            track_id: track_id.to_string(),
+        })
+        .await?;
+        let id = track_id.to_string();
+        self.call(|tx| Command::Unpublish(id, tx)).await?
     }
 
     /// The bot's task is still running.
@@ -498,9 +525,18 @@ impl BotTask {
         self.finish().await;
     }
 
-    fn snapshot(&self) -> Snapshot {
+    fn snapshot(&self, track: Option<&str>) -> Snapshot {
+        let receipts = match track {
+            Some(t) => self
+                .subscriber
+                .receipts
+                .get(t)
+                .map(|r| HashMap::from([(t.to_string(), r.clone())]))
+                .unwrap_or_default(),
+            None => self.subscriber.receipts.clone(),
+        };
         Snapshot {
-            receipts: self.subscriber.receipts.clone(),
+            receipts,
             stats: self
                 .publisher
                 .as_ref()
@@ -523,7 +559,7 @@ impl BotTask {
         {
             rtc.disconnect();
         }
-        *lock(&self.shared.last) = Some(self.snapshot());
+        *lock(&self.shared.last) = Some(self.snapshot(None));
         self.shared.events.close();
     }
 
@@ -560,8 +596,18 @@ impl BotTask {
             Command::RequestKeyframe(track, reply) => {
                 let _ = reply.send(self.subscriber.request_keyframe(&track));
             }
-            Command::Snapshot(reply) => {
-                let _ = reply.send(self.snapshot());
+            Command::Snapshot(track, reply) => {
+                let _ = reply.send(self.snapshot(track.as_deref()));
+            }
+            Command::Unpublish(track, reply) => {
+                let stopped = self.publisher.as_mut().is_some_and(|p| p.stop(&track));
+                let _ = reply.send(if stopped {
+                    Ok(())
+                } else {
+                    Err(BotError::Usage(format!(
+                        "this bot does not publish track {track}"
+                    )))
+                });
             }
             Command::Lines(reply) => {
                 let lines = self

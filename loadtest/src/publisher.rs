@@ -55,6 +55,7 @@ pub struct Published {
 
 struct VideoTrack {
     mid: Mid,
+    track_id: Option<String>,
     layers: Vec<(Option<Rid>, VideoLayerSource)>,
     interval: Duration,
     start: Instant,
@@ -63,6 +64,7 @@ struct VideoTrack {
 
 struct AudioTrack {
     mid: Mid,
+    track_id: Option<String>,
     source: AudioSource,
     start: Instant,
     next_tick: u64,
@@ -216,6 +218,7 @@ impl Publisher {
                 .collect();
             self.video.push(VideoTrack {
                 mid,
+                track_id: published.video.clone(),
                 layers,
                 interval: v.frame_interval(),
                 start: now,
@@ -226,12 +229,23 @@ impl Publisher {
             published.audio = track_of(mid);
             self.audio.push(AudioTrack {
                 mid,
+                track_id: published.audio.clone(),
                 source: AudioSource::new(a),
                 start: now,
                 next_tick: 0,
             });
         }
         Ok(published)
+    }
+
+    /// Stop sending the media of a track; false when no track has that id.
+    pub fn stop(&mut self, track_id: &str) -> bool {
+        let before = self.video.len() + self.audio.len();
+        self.video
+            .retain(|v| v.track_id.as_deref() != Some(track_id));
+        self.audio
+            .retain(|a| a.track_id.as_deref() != Some(track_id));
+        self.video.len() + self.audio.len() < before
     }
 
     /// Drain the connection; returns its next timeout.

@@ -13,7 +13,7 @@ use crate::media::read_audio_tag;
 use crate::tag::{unix_micros, AUDIO_LAYER};
 use crate::vp8;
 
-/// Packets kept in a receipt's log.
+/// Packets kept in a receipt's log by default.
 pub const LOG_CAPACITY: usize = 5_000;
 
 /// One received RTP packet.
@@ -143,10 +143,18 @@ pub struct TrackReceipt {
     pub last_at: Option<Instant>,
     /// The latest packets, oldest first.
     pub log: VecDeque<PacketRecord>,
+    /// Most entries the log keeps.
+    pub log_capacity: usize,
 }
 
 impl TrackReceipt {
+    /// A receipt whose log keeps the latest [`LOG_CAPACITY`] packets.
     pub fn new(track_id: impl Into<String>) -> TrackReceipt {
+        TrackReceipt::with_log_capacity(track_id, LOG_CAPACITY)
+    }
+
+    /// A receipt whose log keeps the latest `capacity` packets (0: counters only).
+    pub fn with_log_capacity(track_id: impl Into<String>, capacity: usize) -> TrackReceipt {
         TrackReceipt {
             track_id: track_id.into(),
             packets: 0,
@@ -159,6 +167,7 @@ impl TrackReceipt {
             first_at: None,
             last_at: None,
             log: VecDeque::new(),
+            log_capacity: capacity,
         }
     }
 
@@ -177,7 +186,10 @@ impl TrackReceipt {
         self.keyframes += u64::from(r.keyframe);
         self.first_at.get_or_insert(r.at);
         self.last_at = Some(r.at);
-        if self.log.len() == LOG_CAPACITY {
+        if self.log_capacity == 0 {
+            return;
+        }
+        if self.log.len() >= self.log_capacity {
             self.log.pop_front();
         }
         self.log.push_back(r);
@@ -444,6 +456,9 @@ mod tests {
         assert_eq!(r.log.len(), LOG_CAPACITY);
         assert_eq!(r.log.front().unwrap().seq, 10);
         assert_eq!(r.packets, LOG_CAPACITY as u64 + 10);
+        let mut counters = TrackReceipt::with_log_capacity("y", 0);
+        counters.record(rec(t, 1, 0));
+        assert_eq!((counters.packets, counters.log.len()), (1, 0));
     }
 
     #[test]

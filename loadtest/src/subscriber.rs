@@ -21,11 +21,14 @@ pub(crate) struct Subscriber {
     pub receipts: HashMap<String, TrackReceipt>,
     pub connected: bool,
     pub ice_disconnected: bool,
+    log_capacity: usize,
 }
 
 impl Subscriber {
-    pub fn new(peer: Peer) -> Subscriber {
+    /// Receipts keep the latest `log_capacity` packets of each track.
+    pub fn new(peer: Peer, log_capacity: usize) -> Subscriber {
         Subscriber {
+            log_capacity,
             peer,
             lines: HashMap::new(),
             receipts: HashMap::new(),
@@ -50,10 +53,11 @@ impl Subscriber {
             .iter()
             .map(|t| (Mid::from(t.mid.as_str()), t.track_id.clone()))
             .collect();
+        let capacity = self.log_capacity;
         for t in tracks {
             self.receipts
                 .entry(t.track_id.clone())
-                .or_insert_with(|| TrackReceipt::new(t.track_id.clone()));
+                .or_insert_with(|| TrackReceipt::with_log_capacity(t.track_id.clone(), capacity));
         }
         Ok(answer.to_sdp_string())
     }
@@ -95,6 +99,7 @@ impl Subscriber {
             receipts,
             connected,
             ice_disconnected,
+            log_capacity,
         } = self;
         peer.poll(|rtc, e| match e {
             Event::RtpPacket(p) => {
@@ -113,7 +118,7 @@ impl Subscriber {
                         let key = format!("mid:{}", mid.map(|m| m.to_string()).unwrap_or_default());
                         receipts
                             .entry(key.clone())
-                            .or_insert_with(|| TrackReceipt::new(key))
+                            .or_insert_with(|| TrackReceipt::with_log_capacity(key, *log_capacity))
                             .record(record)
                     }
                 }

@@ -567,7 +567,7 @@ function layoutStage() {
   for (const el of tiles) el.classList.toggle('main', el === main);
   stage.classList.toggle('focus', !!main && tiles.length > 1);
   if (main && tiles.length > 1) {
-    stage.style.setProperty('--side', String(Math.max(1, tiles.length - 1)));
+    stage.style.setProperty('--side', String(Math.max(4, tiles.length - 1)));
     // Main first, then the others in the side column.
     stage.prepend(main);
   } else {
@@ -780,7 +780,13 @@ async function invites() {
   if (token) headers.authorization = `Bearer ${token}`;
   try {
     const r = await fetch('/api/invites', { method: 'POST', headers, body: JSON.stringify({ room: app.roomName }) });
-    if (r.ok) return await r.json();
+    if (r.ok) {
+      const links = await r.json();
+      return {
+        presenter: new URL(links.presenter, location.origin).toString(),
+        attendee: new URL(links.attendee, location.origin).toString(),
+      };
+    }
   } catch { /* fall back */ }
   const make = (role) => {
     const u = new URL(`/room/${encodeURIComponent(app.roomName)}`, location.origin);

@@ -104,7 +104,10 @@ pub async fn create(
             Role::Presenter => "Presenter".to_string(),
             _ => "Attendee".to_string(),
         });
-        (format!("/room/{room}?token={}", mint_token(secret, &c)), c.exp)
+        (
+            format!("/room/{room}?token={}", mint_token(secret, &c)),
+            c.exp,
+        )
     };
     let (presenter, exp) = link(Role::Presenter, "presenter");
     let (attendee, _) = link(Role::Attendee, "attendee");

@@ -19,7 +19,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::error::{BotError, Result};
-use crate::events::EventLog;
+use crate::events::{EventLog, EVENT_CAPACITY};
 use crate::media::PublishOptions;
 use crate::peer::Peer;
 use crate::publisher::{PendingPublish, Published, Publisher, PublisherStats};
@@ -53,6 +53,8 @@ pub struct JoinOptions {
     pub timeout: Duration,
     /// Packets each track's receipt keeps in its log (0: counters only).
     pub log_capacity: usize,
+    /// Server messages kept for [`BotHandle::events`] and `next_event`.
+    pub event_capacity: usize,
 }
 
 impl JoinOptions {
@@ -66,6 +68,7 @@ impl JoinOptions {
             bind_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
             timeout: REQUEST_TIMEOUT,
             log_capacity: LOG_CAPACITY,
+            event_capacity: EVENT_CAPACITY,
         }
     }
 
@@ -86,6 +89,11 @@ impl JoinOptions {
 
     pub fn log_capacity(mut self, packets: usize) -> Self {
         self.log_capacity = packets;
+        self
+    }
+
+    pub fn event_capacity(mut self, messages: usize) -> Self {
+        self.event_capacity = messages;
         self
     }
 }
@@ -138,7 +146,7 @@ impl Bot {
     pub async fn join(ws_url: &str, opts: JoinOptions) -> Result<BotHandle> {
         let deadline = tokio::time::Instant::now() + opts.timeout;
         let mut signal = Signal::connect(ws_url, opts.timeout).await?;
-        let events = EventLog::default();
+        let events = EventLog::with_capacity(opts.event_capacity);
         let req = signal.next_req();
         signal
             .send(&ClientMessage::Join {
@@ -320,7 +328,8 @@ impl BotHandle {
         self.shared.events.next(&matching, timeout).await
     }
 
-    /// Every server message received since the join (the latest 10,000).
+    /// Every server message received since the join (the latest
+    /// [`JoinOptions::event_capacity`]).
     pub fn events(&self) -> Vec<ServerMessage> {
         self.shared.events.all()
     }

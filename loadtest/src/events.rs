@@ -11,7 +11,7 @@ use tokio::sync::Notify;
 
 use crate::error::{BotError, Result};
 
-/// Messages kept in each of the log and the queue.
+/// Messages kept in each of the log and the queue by default.
 pub const EVENT_CAPACITY: usize = 10_000;
 
 #[derive(Default)]
@@ -22,13 +22,28 @@ struct Inner {
 }
 
 /// Shared between a bot's task (which pushes) and its handles (which wait).
-#[derive(Default)]
 pub struct EventLog {
     inner: Mutex<Inner>,
     notify: Notify,
+    capacity: usize,
+}
+
+impl Default for EventLog {
+    fn default() -> Self {
+        EventLog::with_capacity(EVENT_CAPACITY)
+    }
 }
 
 impl EventLog {
+    /// A log keeping the latest `capacity` messages (at least one).
+    pub fn with_capacity(capacity: usize) -> EventLog {
+        EventLog {
+            inner: Mutex::default(),
+            notify: Notify::new(),
+            capacity: capacity.max(1),
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         // A panic while holding this lock leaves plain data behind; keep going.
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
@@ -37,10 +52,10 @@ impl EventLog {
     pub fn push(&self, msg: ServerMessage) {
         {
             let mut i = self.lock();
-            if i.all.len() == EVENT_CAPACITY {
+            if i.all.len() >= self.capacity {
                 i.all.pop_front();
             }
-            if i.unread.len() == EVENT_CAPACITY {
+            if i.unread.len() >= self.capacity {
                 i.unread.pop_front();
             }
             i.all.push_back(msg.clone());
@@ -55,7 +70,7 @@ impl EventLog {
         self.notify.notify_waiters();
     }
 
-    /// Every message received (the latest [`EVENT_CAPACITY`]).
+    /// Every message received (the latest `capacity`).
     pub fn all(&self) -> Vec<ServerMessage> {
         self.lock().all.iter().cloned().collect()
     }

@@ -15,6 +15,8 @@ use crate::vp8;
 
 /// Packets kept in a receipt's log by default.
 pub const LOG_CAPACITY: usize = 5_000;
+/// No video packet for longer than this is a freeze.
+pub const FREEZE_GAP: Duration = Duration::from_millis(500);
 
 /// One received RTP packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -141,6 +143,21 @@ pub struct TrackReceipt {
     pub keyframes: u64,
     pub first_at: Option<Instant>,
     pub last_at: Option<Instant>,
+    /// Lowest and highest sequence number seen.
+    pub first_seq: Option<u64>,
+    pub max_seq: u64,
+    /// Packets that arrived with a lower sequence number than one before them
+    /// (retransmissions and reordering).
+    pub out_of_order: u64,
+    /// Interarrival jitter (RFC 3550 6.4.1 smoothing) of the tags' transit times.
+    pub jitter: Duration,
+    /// Gaps of more than [`FREEZE_GAP`] between video packets.
+    pub freezes: u64,
+    /// The longest gap between video packets.
+    pub max_video_gap: Duration,
+    last_video_at: Option<Instant>,
+    last_transit: Option<Duration>,
+    jitter_us: f64,
     /// The latest packets, oldest first.
     pub log: VecDeque<PacketRecord>,
     /// Most entries the log keeps.
@@ -166,6 +183,15 @@ impl TrackReceipt {
             keyframes: 0,
             first_at: None,
             last_at: None,
+            first_seq: None,
+            max_seq: 0,
+            out_of_order: 0,
+            jitter: Duration::ZERO,
+            freezes: 0,
+            max_video_gap: Duration::ZERO,
+            last_video_at: None,
+            last_transit: None,
+            jitter_us: 0.0,
             log: VecDeque::new(),
             log_capacity: capacity,
         }
@@ -186,6 +212,35 @@ impl TrackReceipt {
         self.keyframes += u64::from(r.keyframe);
         self.first_at.get_or_insert(r.at);
         self.last_at = Some(r.at);
+        match self.first_seq {
+            None => {
+                self.first_seq = Some(r.seq);
+                self.max_seq = r.seq;
+            }
+            Some(first) => {
+                if r.seq < self.max_seq {
+                    self.out_of_order += 1;
+                }
+                self.max_seq = self.max_seq.max(r.seq);
+                self.first_seq = Some(first.min(r.seq));
+            }
+        }
+        if let Some(transit) = r.latency {
+            if let Some(prev) = self.last_transit {
+                let d = transit.abs_diff(prev).as_secs_f64() * 1e6;
+                self.jitter_us += (d - self.jitter_us) / 16.0;
+                self.jitter = Duration::from_micros(self.jitter_us as u64);
+            }
+            self.last_transit = Some(transit);
+        }
+        if !r.is_audio() {
+            if let Some(last) = self.last_video_at {
+                let gap = r.at.saturating_duration_since(last);
+                self.max_video_gap = self.max_video_gap.max(gap);
+                self.freezes += u64::from(gap > FREEZE_GAP);
+            }
+            self.last_video_at = Some(r.at);
+        }
         if self.log_capacity == 0 {
             return;
         }
@@ -193,6 +248,23 @@ impl TrackReceipt {
             self.log.pop_front();
         }
         self.log.push_back(r);
+    }
+
+    /// Sequence numbers between the first and the highest seen that never
+    /// arrived: loss after retransmission.
+    pub fn lost(&self) -> u64 {
+        match self.first_seq {
+            Some(first) => (self.max_seq - first + 1).saturating_sub(self.packets),
+            None => 0,
+        }
+    }
+
+    /// [`lost`](Self::lost) as a percentage of the packets expected.
+    pub fn loss_percent(&self) -> f64 {
+        match self.first_seq {
+            Some(first) => 100.0 * self.lost() as f64 / (self.max_seq - first + 1) as f64,
+            None => 0.0,
+        }
     }
 
     /// Video packets received (all layers).
@@ -459,6 +531,31 @@ mod tests {
         let mut counters = TrackReceipt::with_log_capacity("y", 0);
         counters.record(rec(t, 1, 0));
         assert_eq!((counters.packets, counters.log.len()), (1, 0));
+    }
+
+    #[test]
+    fn loss_reordering_jitter_and_freezes() {
+        let t = Instant::now();
+        let mut r = TrackReceipt::new("x");
+        for (ms, seq, lat) in [
+            (0, 10, 2),
+            (33, 11, 4),
+            (66, 13, 2),
+            (700, 12, 2),
+            (733, 15, 2),
+        ] {
+            let mut p = rec(t + Duration::from_millis(ms), seq, 0);
+            p.latency = Some(Duration::from_millis(lat));
+            r.record(p);
+        }
+        assert_eq!(r.lost(), 1, "14 never came; 12 came late");
+        assert_eq!(r.out_of_order, 1);
+        assert!((r.loss_percent() - 100.0 / 6.0).abs() < 1e-9);
+        assert_eq!(r.freezes, 1);
+        assert_eq!(r.max_video_gap, Duration::from_millis(634));
+        // Transit differences 2, 2, 0, 0 ms: J = 2/16, then + (2 - J)/16, then decays.
+        assert!(r.jitter > Duration::from_micros(200) && r.jitter < Duration::from_micros(300));
+        assert_eq!(TrackReceipt::new("y").lost(), 0);
     }
 
     #[test]

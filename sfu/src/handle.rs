@@ -17,12 +17,18 @@ pub struct WorkerHandle {
     commands: mpsc::Sender<Command>,
     waker: Arc<mio::Waker>,
     metrics: Arc<WorkerMetrics>,
+    media_addr: std::net::SocketAddr,
     thread: std::sync::Mutex<Option<JoinHandle<()>>>,
 }
 
 impl WorkerHandle {
     pub fn index(&self) -> usize {
         self.index
+    }
+
+    /// The UDP address this worker's socket is bound to.
+    pub fn media_addr(&self) -> std::net::SocketAddr {
+        self.media_addr
     }
 
     /// Send a command, waiting while the worker's queue is full.
@@ -80,6 +86,7 @@ impl Sfu {
             let (commands_tx, commands_rx) = mpsc::channel(config.command_queue.max(1));
             let metrics = Arc::new(WorkerMetrics::default());
             let waker = prepared.waker.clone();
+            let media_addr = prepared.bound;
             let relay = worker_thread::RelayLinks {
                 inbox,
                 workers: links.clone(),
@@ -96,6 +103,7 @@ impl Sfu {
                 commands: commands_tx,
                 waker,
                 metrics,
+                media_addr,
                 thread: std::sync::Mutex::new(Some(thread)),
             });
         }

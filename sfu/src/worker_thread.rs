@@ -33,6 +33,8 @@ pub(crate) struct Prepared {
     poll: Poll,
     socket: mio::net::UdpSocket,
     pub waker: Arc<Waker>,
+    /// The address the socket is bound to.
+    pub bound: SocketAddr,
 }
 
 /// Another worker's queue and the waker that gets its attention.
@@ -70,6 +72,7 @@ pub(crate) fn prepare(index: usize, config: &SfuConfig) -> io::Result<Prepared> 
         poll,
         socket,
         waker,
+        bound,
     })
 }
 

@@ -42,6 +42,8 @@ export function launchFirefox() {
     extraPrefsFirefox: {
       'media.peerconnection.ice.loopback': true,
       'media.peerconnection.ice.obfuscate_host_addresses': false,
+      'media.peerconnection.ice.default_address_only': false,
+      'media.peerconnection.ice.link_local': true,
       'media.navigator.streams.fake': true,
       'media.navigator.permission.disabled': true,
       'media.autoplay.default': 0,

@@ -147,6 +147,8 @@ impl Bot {
         let deadline = tokio::time::Instant::now() + opts.timeout;
         let mut signal = Signal::connect(ws_url, opts.timeout).await?;
         let events = EventLog::with_capacity(opts.event_capacity);
+        // Messages before `joined` are handled by the task once it starts.
+        let mut early = Vec::new();
         let req = signal.next_req();
         signal
             .send(&ClientMessage::Join {
@@ -186,7 +188,7 @@ impl Bot {
                 Incoming::Message(ServerMessage::Error { code, message, .. }) => {
                     return Err(BotError::Refused { code, message })
                 }
-                Incoming::Message(other) => events.push(other),
+                Incoming::Message(other) => early.push(other),
                 Incoming::Unparsed(t) => {
                     return Err(BotError::Protocol(format!("not a server message: {t}")))
                 }
@@ -214,7 +216,7 @@ impl Bot {
             sub_buf: vec![0; RECV_BUF],
             pub_buf: vec![0; RECV_BUF],
         };
-        let handle = tokio::spawn(task.run());
+        let handle = tokio::spawn(task.run(early));
         *lock(&shared.task) = Some(handle);
         Ok(BotHandle {
             commands: cmd_tx,
@@ -447,7 +449,8 @@ struct BotTask {
     bind_ip: IpAddr,
     subscriber: Subscriber,
     publisher: Option<Publisher>,
-    pending_publish: Option<(PendingPublish, oneshot::Sender<Result<Published>>)>,
+    /// The publish offer waiting for its answer, and when it was sent.
+    pending_publish: Option<(PendingPublish, Instant, oneshot::Sender<Result<Published>>)>,
     /// Requests from handles waiting for their reply, by request id.
     requests: HashMap<String, oneshot::Sender<Result<ServerMessage>>>,
     /// Request ids of the bot's own messages (subscribe answers).
@@ -469,7 +472,13 @@ async fn recv_opt(
 }
 
 impl BotTask {
-    async fn run(mut self) {
+    async fn run(mut self, early: Vec<ServerMessage>) {
+        for m in early {
+            if self.on_server_message(m, Instant::now()).await {
+                self.finish().await;
+                return;
+            }
+        }
         loop {
             let now = Instant::now();
             let mut wake = now + Duration::from_secs(1);
@@ -521,6 +530,7 @@ impl BotTask {
                 // ICMP port unreachable and the like: nothing to do.
                 Wake::SubData(Err(_)) | Wake::PubData(Err(_)) => {}
                 Wake::Timer => {
+                    self.expire_requests(now);
                     self.subscriber.peer.timeout(now);
                     self.subscriber.poll();
                     if let Some(p) = self.publisher.as_mut() {
@@ -532,6 +542,21 @@ impl BotTask {
             }
         }
         self.finish().await;
+    }
+
+    /// Forget requests nobody waits for any more, and a publish offer the
+    /// server never answered (so that another publish can be tried).
+    fn expire_requests(&mut self, now: Instant) {
+        self.requests.retain(|_, reply| !reply.is_closed());
+        let expired = self
+            .pending_publish
+            .as_ref()
+            .is_some_and(|(_, sent, _)| now.duration_since(*sent) > REQUEST_TIMEOUT);
+        if expired {
+            if let Some((_, _, reply)) = self.pending_publish.take() {
+                let _ = reply.send(Err(BotError::Timeout("publish_answer".into())));
+            }
+        }
     }
 
     fn snapshot(&self, track: Option<&str>) -> Snapshot {
@@ -572,10 +597,6 @@ impl BotTask {
         self.shared.events.close();
     }
 
-    async fn send_or_closed(&mut self, msg: &ClientMessage) -> Result<()> {
-        self.signal.send(msg).await
-    }
-
     async fn on_command(&mut self, c: Command, now: Instant) {
         match c {
             Command::Publish(opts, reply) => {
@@ -587,7 +608,7 @@ impl BotTask {
             Command::Request(mut msg, reply) => {
                 let req = self.signal.next_req();
                 set_req(&mut msg, req.clone());
-                match self.send_or_closed(&msg).await {
+                match self.signal.send(&msg).await {
                     Ok(()) => {
                         self.requests.insert(req, reply);
                     }
@@ -597,7 +618,7 @@ impl BotTask {
                 }
             }
             Command::Send(msg, reply) => {
-                let _ = reply.send(self.send_or_closed(&msg).await);
+                let _ = reply.send(self.signal.send(&msg).await);
             }
             Command::SendRaw(text, reply) => {
                 let _ = reply.send(self.signal.send_raw(text).await);
@@ -674,7 +695,7 @@ impl BotTask {
         if let Err(e) = self.signal.send(&msg).await {
             return Err((e, reply));
         }
-        self.pending_publish = Some((pending, reply));
+        self.pending_publish = Some((pending, now, reply));
         Ok(())
     }
 
@@ -686,9 +707,9 @@ impl BotTask {
             if self
                 .pending_publish
                 .as_ref()
-                .is_some_and(|(p, _)| p.req == req)
+                .is_some_and(|(p, _, _)| p.req == req)
             {
-                let (pending, reply) = self.pending_publish.take().expect("checked");
+                let (pending, _, reply) = self.pending_publish.take().expect("checked");
                 let result = match m {
                     ServerMessage::PublishAnswer { sdp, tracks, .. } => self
                         .publisher

@@ -9,6 +9,32 @@
 //!   ([`PublisherStats`]).
 //! - [`media`]: VP8 simulcast and Opus-sized audio sources; [`vp8`] and
 //!   [`tag`]: the payload layout a receiver reads back.
+//!
+//! Each bot is one tokio task with two UDP sockets, one per connection: both
+//! connections talk to the same server address, so their packets could not
+//! be told apart on one socket (by the bot or by the server).
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use relais_loadtest::protocol::Quality;
+//! use relais_loadtest::{Bot, JoinOptions, PublishOptions};
+//!
+//! # async fn run(url: &str) -> Result<(), relais_loadtest::BotError> {
+//! let alice = Bot::join(url, JoinOptions::new("room", "alice")).await?;
+//! let tracks = alice.publish(PublishOptions::camera_and_mic()).await?;
+//! let video = tracks.video.unwrap();
+//!
+//! let bob = Bot::join(url, JoinOptions::new("room", "bob")).await?;
+//! bob.subscribe(&video, Quality::High).await?;
+//! let got = bob
+//!     .wait_received(&video, |r| r.per_layer[2] > 100, Duration::from_secs(10))
+//!     .await?;
+//! got.check_continuity().expect("no gap, no repeat, no timestamp going back");
+//! println!("p99 latency {:?}", got.latency_percentile(99.0));
+//! bob.leave().await?;
+//! # Ok(())
+//! # }
+//! ```
 
 #![forbid(unsafe_code)]
 

@@ -35,6 +35,8 @@ const LEAVE_TIMEOUT: Duration = Duration::from_secs(2);
 const COMMAND_QUEUE: usize = 64;
 /// Largest datagram read.
 const RECV_BUF: usize = 2048;
+/// Datagrams read from a socket per wakeup, at most, after the first.
+const RECV_BATCH: usize = 32;
 
 /// How to join.
 #[derive(Debug, Clone)]
@@ -479,6 +481,9 @@ impl BotTask {
                 return;
             }
         }
+        // One timer for the task's life, moved only when the deadline moves.
+        let timer = tokio::time::sleep(Duration::from_secs(1));
+        tokio::pin!(timer);
         loop {
             let now = Instant::now();
             let mut wake = now + Duration::from_secs(1);
@@ -499,12 +504,16 @@ impl BotTask {
                 }
                 wake = wake.min(*deadline);
             }
+            let wake = tokio::time::Instant::from_std(wake);
+            if timer.deadline() != wake {
+                timer.as_mut().reset(wake);
+            }
             let event = tokio::select! {
                 c = self.commands.recv() => Wake::Command(c),
                 m = self.signal.recv() => Wake::Signal(m),
                 r = self.subscriber.peer.socket().recv_from(&mut self.sub_buf) => Wake::SubData(r),
                 r = recv_opt(self.publisher.as_ref().map(|p| &p.peer), &mut self.pub_buf) => Wake::PubData(r),
-                _ = tokio::time::sleep_until(wake.into()) => Wake::Timer,
+                _ = &mut timer => Wake::Timer,
             };
             let now = Instant::now();
             match event {
@@ -520,11 +529,31 @@ impl BotTask {
                     }
                 }
                 Wake::SubData(Ok((n, from))) => {
-                    self.subscriber.peer.receive(now, from, &self.sub_buf[..n])
+                    let sub = &mut self.subscriber;
+                    sub.peer.receive(now, from, &self.sub_buf[..n]);
+                    // Whatever else is queued on the socket, without a wakeup each.
+                    for _ in 0..RECV_BATCH {
+                        sub.poll();
+                        match sub.peer.socket().try_recv_from(&mut self.sub_buf) {
+                            Ok((n, from)) => {
+                                sub.peer.receive(Instant::now(), from, &self.sub_buf[..n])
+                            }
+                            Err(_) => break,
+                        }
+                    }
                 }
                 Wake::PubData(Ok((n, from))) => {
                     if let Some(p) = self.publisher.as_mut() {
                         p.peer.receive(now, from, &self.pub_buf[..n]);
+                        for _ in 0..RECV_BATCH {
+                            p.poll();
+                            match p.peer.socket().try_recv_from(&mut self.pub_buf) {
+                                Ok((n, from)) => {
+                                    p.peer.receive(Instant::now(), from, &self.pub_buf[..n])
+                                }
+                                Err(_) => break,
+                            }
+                        }
                     }
                 }
                 // ICMP port unreachable and the like: nothing to do.

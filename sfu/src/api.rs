@@ -292,6 +292,8 @@ pub struct SfuConfig {
     pub max_tracks_per_participant: usize,
     /// Capacity of each worker's command channel.
     pub command_queue: usize,
+    /// Send datagrams in batches (`sendmmsg`) rather than one system call each.
+    pub batch_sends: bool,
 }
 
 impl Default for SfuConfig {
@@ -303,6 +305,7 @@ impl Default for SfuConfig {
             public_ip: IpAddr::from([127, 0, 0, 1]),
             max_tracks_per_participant: 8,
             command_queue: 1024,
+            batch_sends: true,
         }
     }
 }

@@ -7,7 +7,7 @@
 //! clock. Signaling talks to workers through [`handle::Sfu`] with the
 //! commands and events of [`api`]. Nothing here speaks HTTP.
 
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
 pub mod active_speaker;
 pub mod allocator;

@@ -15,6 +15,7 @@ use tokio::sync::mpsc;
 use crate::api::{Command, CoreEvent, SfuConfig};
 use crate::metrics::WorkerMetrics;
 use crate::relay::{RelayMsg, WorkerIndex};
+use crate::socket::BatchSender;
 use crate::worker::{Worker, WorkerConfig};
 
 const SOCKET: Token = Token(0);
@@ -30,6 +31,7 @@ pub(crate) const RELAY_QUEUE: usize = 16 * 1024;
 /// A worker whose socket and poller exist, not yet running.
 pub(crate) struct Prepared {
     config: WorkerConfig,
+    batch_sends: bool,
     poll: Poll,
     socket: mio::net::UdpSocket,
     pub waker: Arc<Waker>,
@@ -73,6 +75,7 @@ pub(crate) fn prepare(index: usize, config: &SfuConfig) -> io::Result<Prepared> 
         socket,
         waker,
         bound,
+        batch_sends: config.batch_sends,
     })
 }
 
@@ -91,26 +94,42 @@ pub(crate) fn start(
                 config,
                 poll,
                 socket,
+                batch_sends,
                 ..
             } = prepared;
             let worker = Worker::new(config, events, metrics.clone(), Instant::now());
-            if let Err(e) = run(worker, poll, socket, commands, links, &metrics) {
+            let out = Out {
+                socket,
+                batch: batch_sends.then(BatchSender::default),
+                links,
+                to_wake: Vec::new(),
+            };
+            if let Err(e) = run(worker, poll, out, commands, &metrics) {
                 tracing::error!(worker = index, error = %e, "media worker stopped");
             }
         })
 }
 
+/// Where a worker's output goes: its socket and the other workers.
+struct Out {
+    socket: mio::net::UdpSocket,
+    /// `Some` to send in batches.
+    batch: Option<BatchSender>,
+    links: RelayLinks,
+    /// Workers to wake once this round's messages are queued.
+    to_wake: Vec<bool>,
+}
+
 fn run(
     mut worker: Worker,
     mut poll: Poll,
-    socket: mio::net::UdpSocket,
+    mut out: Out,
     mut commands: mpsc::Receiver<Command>,
-    links: RelayLinks,
     metrics: &WorkerMetrics,
 ) -> io::Result<()> {
     let mut events = Events::with_capacity(16);
     let mut buf = vec![0u8; MAX_DATAGRAM];
-    let mut to_wake = vec![false; links.workers.len()];
+    out.to_wake = vec![false; out.links.workers.len()];
     let mut readable = true;
     let mut relay_backlog = false;
     loop {
@@ -133,7 +152,7 @@ fn run(
             match commands.try_recv() {
                 Ok(cmd) => {
                     if !worker.handle_command(Instant::now(), cmd) {
-                        flush(&socket, &mut worker, &links, &mut to_wake, metrics);
+                        flush(&mut out, &mut worker, metrics);
                         return Ok(());
                     }
                 }
@@ -143,42 +162,33 @@ fn run(
         }
         relay_backlog = false;
         for _ in 0..READ_BATCH {
-            match links.inbox.try_recv() {
+            match out.links.inbox.try_recv() {
                 Ok((from, msg)) => worker.handle_relay(Instant::now(), from, msg),
                 Err(_) => break,
             }
-            relay_backlog = !links.inbox.is_empty();
+            relay_backlog = !out.links.inbox.is_empty();
         }
         if readable {
-            readable = read_batch(
-                &socket,
-                &mut worker,
-                &mut buf,
-                &links,
-                &mut to_wake,
-                metrics,
-            )?;
+            readable = read_batch(&mut out, &mut worker, &mut buf, metrics)?;
         }
         worker.handle_timeout(Instant::now());
-        flush(&socket, &mut worker, &links, &mut to_wake, metrics);
+        flush(&mut out, &mut worker, metrics);
     }
 }
 
 /// Read up to a batch of datagrams. Returns whether more may be waiting.
 fn read_batch(
-    socket: &mio::net::UdpSocket,
+    out: &mut Out,
     worker: &mut Worker,
     buf: &mut [u8],
-    links: &RelayLinks,
-    to_wake: &mut [bool],
     metrics: &WorkerMetrics,
 ) -> io::Result<bool> {
     for _ in 0..READ_BATCH {
-        match socket.recv_from(buf) {
+        match out.socket.recv_from(buf) {
             Ok((n, source)) => {
                 worker.handle_datagram(Instant::now(), source, &buf[..n]);
                 if worker.outbox().len() >= 256 {
-                    flush(socket, worker, links, to_wake, metrics);
+                    flush(out, worker, metrics);
                 }
             }
             Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(false),
@@ -193,36 +203,45 @@ fn read_batch(
 
 /// Send the datagrams and deliver the messages for other workers, waking
 /// each of those once.
-fn flush(
-    socket: &mio::net::UdpSocket,
-    worker: &mut Worker,
-    links: &RelayLinks,
-    to_wake: &mut [bool],
-    metrics: &WorkerMetrics,
-) {
-    for t in worker.outbox().drain(..) {
-        match socket.send_to(&t.contents, t.destination) {
-            Ok(_) => {}
-            Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                WorkerMetrics::add(&metrics.send_dropped, 1);
+fn flush(out: &mut Out, worker: &mut Worker, metrics: &WorkerMetrics) {
+    let outbox = worker.outbox();
+    match &mut out.batch {
+        Some(batch) => {
+            let sent = batch.send(
+                &out.socket,
+                outbox.iter().map(|t| (t.destination, &t.contents[..])),
+            );
+            WorkerMetrics::add(&metrics.send_dropped, sent.would_block as u64);
+        }
+        None => {
+            for t in outbox.iter() {
+                match out.socket.send_to(&t.contents, t.destination) {
+                    Ok(_) => {}
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                        WorkerMetrics::add(&metrics.send_dropped, 1);
+                    }
+                    Err(e) => {
+                        tracing::debug!(error = %e, destination = %t.destination, "send failed")
+                    }
+                }
             }
-            Err(e) => tracing::debug!(error = %e, destination = %t.destination, "send failed"),
         }
     }
+    outbox.clear();
     let index = worker.config().index;
     for (to, msg) in worker.relay_outbox().drain(..) {
-        let Some((queue, _)) = links.workers.get(to) else {
+        let Some((queue, _)) = out.links.workers.get(to) else {
             continue;
         };
         match queue.try_send((index, msg)) {
-            Ok(()) => to_wake[to] = true,
+            Ok(()) => out.to_wake[to] = true,
             Err(TrySendError::Full(_)) => WorkerMetrics::add(&metrics.relay_dropped, 1),
             Err(TrySendError::Disconnected(_)) => {}
         }
     }
-    for (to, wake) in to_wake.iter_mut().enumerate() {
+    for (to, wake) in out.to_wake.iter_mut().enumerate() {
         if std::mem::take(wake) {
-            let _ = links.workers[to].1.wake();
+            let _ = out.links.workers[to].1.wake();
         }
     }
 }

@@ -63,6 +63,10 @@ pub struct ServeArgs {
     /// Seconds an empty room stays open before it closes.
     #[arg(long, env = "RELAIS_ROOM_GRACE_SECS", default_value_t = 30)]
     pub room_grace_secs: u64,
+    /// Send media in batches with sendmmsg (one system call for up to 64
+    /// datagrams). `false` sends each datagram with its own call.
+    #[arg(long, env = "RELAIS_BATCH_SENDS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub batch_sends: bool,
     /// Log filter in RUST_LOG syntax, for example `info` or `relais_sfu=debug,info`.
     #[arg(long, env = "RELAIS_LOG")]
     pub log: Option<String>,
@@ -80,6 +84,7 @@ impl ServeArgs {
             max_tracks: self.max_tracks,
             max_messages_per_sec: self.max_messages_per_sec,
             room_grace: Duration::from_secs(self.room_grace_secs),
+            batch_sends: self.batch_sends,
         }
     }
 }

@@ -25,6 +25,8 @@ pub struct ServerConfig {
     pub max_messages_per_sec: u32,
     /// How long an empty room lives on before it closes.
     pub room_grace: Duration,
+    /// Media workers send datagrams in batches (`sendmmsg`).
+    pub batch_sends: bool,
 }
 
 impl Default for ServerConfig {
@@ -39,6 +41,7 @@ impl Default for ServerConfig {
             max_tracks: 8,
             max_messages_per_sec: 50,
             room_grace: Duration::from_secs(30),
+            batch_sends: true,
         }
     }
 }
@@ -63,6 +66,7 @@ impl ServerConfig {
             media_port: self.media_port,
             public_ip: self.advertised_ip(),
             max_tracks_per_participant: self.max_tracks,
+            batch_sends: self.batch_sends,
             ..SfuConfig::default()
         }
     }

@@ -323,7 +323,8 @@ impl BotHandle {
     }
 
     /// Wait up to `timeout` for a server message matching `matching` and take
-    /// it; messages it skips stay for later calls.
+    /// it; messages it skips stay for later calls. Every message received is
+    /// queued, replies that [`request`](Self::request) returned included.
     pub async fn next_event(
         &self,
         matching: impl Fn(&ServerMessage) -> bool + Sync,

@@ -370,7 +370,7 @@ function wireClient(client) {
     if (detail.participantId === client.me.id) app.handRaised = detail.raised;
     else if (detail.raised) {
       const p = client.participants.get(detail.participantId);
-      if (p && client.me.role === 'host') toast(`✋ ${p.name} ${t.handRaised}`);
+      if (p && client.me.role === 'host') toast(`${p.name} ${t.handRaised}`);
     }
     renderParticipantTile(detail.participantId);
     renderPeople();
@@ -380,6 +380,7 @@ function wireClient(client) {
     if (detail.me) {
       if (client.canPublish()) {
         toast(t.promotedYou);
+        if (app.handRaised) client.raiseHand(false).catch(() => {});
         app.handRaised = false;
         await startMicrophone();
         await startCamera();
@@ -415,10 +416,11 @@ function makeTile(key, { name, local = false, screen = false }) {
   el.setAttribute('role', 'group');
   el.innerHTML = `<video autoplay playsinline muted></video>
     <div class="avatar" aria-hidden="true"><span></span></div>
-    <span class="hand" aria-hidden="true" hidden>✋</span>
+    <span class="hand" aria-hidden="true" hidden></span>
     <div class="label"><span class="mic-off" hidden></span><span class="name"></span></div>
     <div class="quality" role="img" hidden><i></i><i></i><i></i></div>`;
   el.querySelector('.mic-off').innerHTML = icon('micOff');
+  el.querySelector('.hand').innerHTML = icon('hand');
   app.tiles.set(key, el);
   $('stage').append(el);
   setTileName(el, name);
@@ -634,7 +636,7 @@ function renderControls() {
   $('btn-leave').insertAdjacentHTML('beforeend', `<span>${t.leave}</span>`);
   $('chat-badge').hidden = app.unreadChat === 0;
   $('chat-badge').textContent = String(app.unreadChat);
-  const hands = [...c.participants.values()].filter((p) => p.hand_raised).length;
+  const hands = [...c.participants.values()].filter((p) => p.hand_raised && (c.room.mode !== 'webinar' || p.role === 'attendee')).length;
   $('people-badge').hidden = !(c.me.role === 'host' && hands > 0);
   $('people-badge').textContent = String(hands);
 }
@@ -850,7 +852,16 @@ function personRow(p, me) {
   const who = document.createElement('span');
   who.className = 'who';
   const n = document.createElement('span');
-  n.textContent = `${p.hand_raised ? '✋ ' : ''}${p.name}${me ? ` ${t.youSuffix}` : ''}`;
+  n.className = 'who-name';
+  if (p.hand_raised) {
+    const h = document.createElement('span');
+    h.className = 'hand-icon';
+    h.innerHTML = icon('hand');
+    h.setAttribute('role', 'img');
+    h.setAttribute('aria-label', t.raiseHand);
+    n.append(h);
+  }
+  n.append(`${p.name}${me ? ` ${t.youSuffix}` : ''}`);
   const r = document.createElement('small');
   r.textContent = t.roles[p.role] || p.role;
   who.append(n, r);
@@ -886,7 +897,7 @@ function renderPeople() {
   const order = { host: 0, presenter: 1, participant: 2, attendee: 3 };
   everyone.sort((a, b) => (order[a.role] - order[b.role]) || a.name.localeCompare(b.name));
   $('people-list').replaceChildren(personRow(meRow, true), ...everyone.map((p) => personRow(p, false)));
-  const hands = everyone.filter((p) => p.hand_raised);
+  const hands = everyone.filter((p) => p.hand_raised && (c.room.mode !== 'webinar' || p.role === 'attendee'));
   $('hands-section').hidden = !(c.me.role === 'host' && hands.length);
   $('hands-list').replaceChildren(...hands.map((p) => personRow(p, false)));
 }

@@ -12,6 +12,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use relais_signaling::auth::{mint_token, Claims};
 use relais_signaling::protocol::{
     ClientMessage, ParticipantInfo, Quality, Role, RoomMode, ServerMessage, TrackInfo,
 };
@@ -86,6 +87,17 @@ impl JoinOptions {
 
     pub fn mode(mut self, mode: RoomMode) -> Self {
         self.mode = Some(mode);
+        self
+    }
+
+    /// A token for these options (room, name as identity and display name,
+    /// role, mode) signed with the server's `secret`, valid for `ttl`.
+    pub fn signed(mut self, secret: &str, ttl: Duration) -> Self {
+        let mut claims = Claims::new(self.room.clone(), self.name.clone(), ttl);
+        claims.name = Some(self.name.clone());
+        claims.role = self.role;
+        claims.mode = self.mode;
+        self.token = Some(mint_token(secret, &claims));
         self
     }
 
@@ -240,6 +252,16 @@ pub struct BotHandle {
     commands: mpsc::Sender<Command>,
     shared: Arc<Shared>,
     joined: Arc<Joined>,
+}
+
+impl std::fmt::Debug for BotHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BotHandle")
+            .field("room", &self.joined.room)
+            .field("participant_id", &self.joined.participant_id)
+            .field("running", &self.is_running())
+            .finish()
+    }
 }
 
 impl BotHandle {

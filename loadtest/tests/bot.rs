@@ -8,6 +8,7 @@ use relais_loadtest::protocol::{ClientMessage, ErrorCode, Quality, Role, RoomMod
 use relais_loadtest::{
     Bot, BotError, BotHandle, JoinOptions, PublishOptions, TrackReceipt, VideoOptions,
 };
+use relais_signaling::auth::{mint_token, unix_now, Claims};
 use relais_signaling::{start, RunningServer, ServerConfig};
 
 const WAIT: Duration = Duration::from_secs(15);
@@ -43,21 +44,45 @@ async fn a_refused_join_carries_the_servers_code() {
     .unwrap();
     let e = Bot::join(&s.ws_url(), JoinOptions::new("r", "nobody"))
         .await
-        .err()
-        .expect("no token, no join");
+        .expect_err("no token, no join");
     assert_eq!(e.code(), Some(ErrorCode::Unauthorized), "{e}");
     let e = Bot::join(
         &s.ws_url(),
         JoinOptions::new("r", "x").token("forged.token.here"),
     )
     .await
-    .err()
-    .expect("a forged token is refused");
+    .expect_err("a forged token is refused");
     assert_eq!(e.code(), Some(ErrorCode::Unauthorized), "{e}");
+    let mut claims = Claims::new("r", "late", Duration::ZERO);
+    claims.exp = unix_now() - 60;
+    let expired = JoinOptions::new("r", "late").token(mint_token("s3cret", &claims));
+    let e = Bot::join(&s.ws_url(), expired)
+        .await
+        .expect_err("an expired token is refused");
+    assert_eq!(e.code(), Some(ErrorCode::Unauthorized), "{e}");
+    let host = Bot::join(
+        &s.ws_url(),
+        JoinOptions::new("r", "boss")
+            .role(Role::Host)
+            .mode(RoomMode::Webinar)
+            .signed("s3cret", Duration::from_secs(60)),
+    )
+    .await
+    .expect("a signed token joins");
+    assert_eq!(host.joined().role, Role::Host);
+    assert_eq!(host.joined().mode, RoomMode::Webinar);
+    assert!(!host.joined().development);
+    let e = Bot::join(
+        &s.ws_url(),
+        JoinOptions::new("r", "x").signed("wrong", Duration::from_secs(60)),
+    )
+    .await
+    .expect_err("a token signed with another secret is refused");
+    assert_eq!(e.code(), Some(ErrorCode::Unauthorized), "{e}");
+    host.leave().await.unwrap();
     let e = Bot::join("ws://127.0.0.1:1/ws", JoinOptions::new("r", "x"))
         .await
-        .err()
-        .expect("nothing listens there");
+        .expect_err("nothing listens there");
     assert!(matches!(e, BotError::Connect { .. }), "{e}");
     s.shutdown().await;
 }

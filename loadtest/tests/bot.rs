@@ -338,3 +338,51 @@ async fn bad_input_and_unpublish() {
     ));
     s.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_publish_adds_a_screen_share() {
+    let s = server().await;
+    let publisher = join(&s, "share", "pub").await;
+    let camera = publisher
+        .publish(PublishOptions::camera_and_mic())
+        .await
+        .unwrap();
+    let screen = publisher
+        .publish(PublishOptions::video_only(
+            VideoOptions::screen().with_layers(1),
+        ))
+        .await
+        .expect("a renegotiation adds a line")
+        .video
+        .unwrap();
+    assert_ne!(Some(&screen), camera.video.as_ref());
+    let viewer = join(&s, "share", "viewer").await;
+    let info = viewer
+        .joined()
+        .tracks
+        .iter()
+        .find(|t| t.id == screen)
+        .expect("joined lists the screen share")
+        .clone();
+    assert_eq!(info.source, relais_loadtest::protocol::Source::Screen);
+    assert_eq!(info.layers, 1);
+    for track in [
+        &screen,
+        camera.video.as_ref().unwrap(),
+        camera.audio.as_ref().unwrap(),
+    ] {
+        let r = viewer
+            .wait_received(track, |r| r.packets >= 30, WAIT)
+            .await
+            .unwrap_or_else(|e| panic!("{track}: {e}"));
+        r.check_continuity()
+            .unwrap_or_else(|e| panic!("{track}: {e}"));
+    }
+    let shared = viewer.received(&screen).await.unwrap();
+    assert_eq!(
+        shared.per_layer[0],
+        shared.video_packets(),
+        "one layer, index 0"
+    );
+    s.shutdown().await;
+}

@@ -274,13 +274,19 @@ impl BotHandle {
         &self.joined.participant_id
     }
 
+    /// Hand a command to the task and wait (up to [`REQUEST_TIMEOUT`]) for its answer.
     async fn call<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> Result<T> {
         let (tx, rx) = oneshot::channel();
-        self.commands
-            .send(make(tx))
+        let exchange = async {
+            self.commands
+                .send(make(tx))
+                .await
+                .map_err(|_| BotError::Closed)?;
+            rx.await.map_err(|_| BotError::Closed)
+        };
+        tokio::time::timeout(REQUEST_TIMEOUT, exchange)
             .await
-            .map_err(|_| BotError::Closed)?;
-        rx.await.map_err(|_| BotError::Closed)
+            .map_err(|_| BotError::Timeout("the bot's task to answer".into()))?
     }
 
     /// Offer tracks on the publish connection; the track ids the server gave

@@ -77,13 +77,7 @@ impl Worker {
         let Some(answer) = answer else {
             // The offer broke the peer; report it as bad SDP, not as a failure
             // of the participant, and start the next offer on a fresh peer.
-            let reason = self
-                .failed
-                .iter()
-                .rev()
-                .find(|(p, _)| *p == id)
-                .map(|(_, r)| r.clone());
-            self.failed.retain(|(p, _)| *p != id);
+            let reason = self.take_failure(id);
             if let Some(p) = self.participants.get_mut(&id) {
                 p.publish = None;
             }
@@ -130,6 +124,19 @@ impl Worker {
             sdp: answer,
             tracks,
         })
+    }
+
+    /// Take back a participant's pending failure: the error of an offer or
+    /// answer is the client's to hear, not a reason to drop it.
+    fn take_failure(&mut self, id: ParticipantId) -> Option<String> {
+        let reason = self
+            .failed
+            .iter()
+            .rev()
+            .find(|(p, _)| *p == id)
+            .map(|(_, r)| r.clone());
+        self.failed.retain(|(p, _)| *p != id);
+        reason
     }
 
     fn drop_publish_peer_tracks(&mut self, id: ParticipantId, key: PeerKey, now: Instant) {
@@ -353,13 +360,7 @@ impl Worker {
         if accepted.is_none() {
             // str0m dropped the offer it could not match with this answer: the
             // participant stays, and its new lines go into the next offer.
-            let reason = self
-                .failed
-                .iter()
-                .rev()
-                .find(|(p, _)| *p == id)
-                .map(|(_, r)| r.clone());
-            self.failed.retain(|(p, _)| *p != id);
+            let reason = self.take_failure(id);
             if let Some(p) = self.participants.get_mut(&id) {
                 for track in &added {
                     if let Some(dt) = p.downtracks.get_mut(track) {

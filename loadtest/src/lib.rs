@@ -41,6 +41,7 @@
 pub mod bot;
 pub mod error;
 pub mod events;
+pub mod load;
 pub mod media;
 pub mod pacer;
 mod peer;

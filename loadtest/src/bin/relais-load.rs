@@ -1,0 +1,45 @@
+//! `relais-load`: load-test a Relais server with bots. See
+//! `docs/load-testing.md` and `relais-load --help`.
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use clap::Parser;
+use relais_loadtest::load::{self, Cli};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let command = std::env::args().collect::<Vec<_>>().join(" ");
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("relais-load: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let common = cli.scenario.common().clone();
+    let progress = !common.quiet && std::io::stderr().is_terminal();
+    let result = runtime.block_on(load::run(cli.scenario, command, progress));
+    runtime.shutdown_timeout(std::time::Duration::from_secs(2));
+    match result {
+        Ok(report) => {
+            println!("{}", report.table());
+            if let Err(e) = load::write_outputs(&report, &common) {
+                eprintln!("relais-load: {e:#}");
+                return ExitCode::FAILURE;
+            }
+            if report.joined == 0 {
+                eprintln!("relais-load: no bot joined");
+                return ExitCode::FAILURE;
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("relais-load: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -169,6 +169,11 @@ pub struct Common {
     /// Draw bitrate, loss and latency over time as SVG.
     #[arg(long, value_name = "FILE.svg")]
     pub plot: Option<PathBuf>,
+    /// The server's process id, when it runs on this machine: its CPU time
+    /// is read from /proc/PID/stat (clock ticks) rather than from
+    /// `process_cpu_seconds_total` (whole seconds).
+    #[arg(long, value_name = "PID")]
+    pub server_pid: Option<u32>,
     /// No live progress display.
     #[arg(long, short)]
     pub quiet: bool,

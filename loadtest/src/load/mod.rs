@@ -84,6 +84,7 @@ struct Point {
 struct Sampler {
     fleet: Arc<Fleet>,
     host: String,
+    server_pid: Option<u32>,
     started: Instant,
     /// Latency records before this were taken in an earlier round.
     cut: Instant,
@@ -149,7 +150,7 @@ impl Sampler {
         self.cut = now;
         self.layers_at = layers_at;
         self.subscribers = members.len();
-        let server = match probe::scrape(&self.host).await {
+        let server = match probe::scrape(&self.host, self.server_pid).await {
             Ok(s) => Some(s),
             Err(e) => {
                 self.metrics_error.get_or_insert(e);
@@ -210,7 +211,7 @@ pub async fn run(
         ),
         Err(_) => anyhow::bail!("cannot reach the server at {host}: no answer in {CONNECT_TIMEOUT:?}"),
     }
-    let server0 = probe::scrape(&host).await;
+    let server0 = probe::scrape(&host, c.server_pid).await;
     if let Err(e) = &server0 {
         eprintln!("warning: no server metrics ({e}); server CPU and memory will be n/a");
     }
@@ -230,6 +231,7 @@ pub async fn run(
     let mut sampler = Sampler {
         fleet: fleet.clone(),
         host,
+        server_pid: c.server_pid,
         started,
         cut: started,
         all: histogram(),

@@ -41,7 +41,9 @@ pub fn parse_metrics(text: &str) -> HashMap<String, f64> {
 }
 
 /// GET `http://{host}/metrics`.
-pub async fn scrape(host: &str) -> Result<ServerSample, String> {
+/// GET `http://{host}/metrics`; with `pid`, the CPU time comes from
+/// `/proc/<pid>/stat` instead (finer than the metric's whole seconds).
+pub async fn scrape(host: &str, pid: Option<u32>) -> Result<ServerSample, String> {
     let fetch = async {
         let mut s = TcpStream::connect(host)
             .await
@@ -66,9 +68,15 @@ pub async fn scrape(host: &str) -> Result<ServerSample, String> {
     }
     let m = parse_metrics(&text);
     let get = |k: &str| m.get(k).copied();
+    let cpu = match pid {
+        Some(pid) => proc_cpu_seconds(&pid.to_string())
+            .ok_or(format!("cannot read /proc/{pid}/stat (--server-pid)"))?,
+        None => {
+            get("process_cpu_seconds_total").ok_or("no process_cpu_seconds_total in /metrics")?
+        }
+    };
     Ok(ServerSample {
-        cpu_seconds: get("process_cpu_seconds_total")
-            .ok_or("no process_cpu_seconds_total in /metrics")?,
+        cpu_seconds: cpu,
         rss_bytes: get("process_resident_memory_bytes").unwrap_or(0.0),
         forwarded_packets: get("relais_rtp_packets_forwarded_total").unwrap_or(0.0),
     })
@@ -76,9 +84,18 @@ pub async fn scrape(host: &str) -> Result<ServerSample, String> {
 
 /// CPU seconds (user + system) this process has used; 0 where `/proc` is missing.
 pub fn own_cpu_seconds() -> f64 {
-    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
-        return 0.0;
-    };
+    proc_cpu_seconds("self").unwrap_or(0.0)
+}
+
+/// CPU seconds of process `pid` ("self" or a number) from `/proc/<pid>/stat`,
+/// at clock-tick resolution (the server's `process_cpu_seconds_total` is
+/// whole seconds).
+pub fn proc_cpu_seconds(pid: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    Some(cpu_from_stat(&stat))
+}
+
+fn cpu_from_stat(stat: &str) -> f64 {
     let Some((_, tail)) = stat.rsplit_once(')') else {
         return 0.0;
     };

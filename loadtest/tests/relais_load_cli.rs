@@ -1,0 +1,83 @@
+//! The `relais-load` binary against an in-process server: a webinar of one
+//! presenter and 20 attendees for a few seconds; the JSON report is complete
+//! and plausible. No timing assertions: this checks the tool, not the server.
+
+use std::process::Command;
+use std::time::Duration;
+
+use relais_signaling::{start, ServerConfig};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webinar_1_to_20_reports_complete_json() {
+    let server = start(ServerConfig::default()).await.expect("server starts");
+    let url = format!("http://{}", server.http_addr());
+    let json = std::env::temp_dir().join(format!("relais-load-{}.json", std::process::id()));
+    let csv = json.with_extension("csv");
+    let (j, c) = (json.clone(), csv.clone());
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_relais-load"))
+            .args([
+                "webinar",
+                "--url",
+                &url,
+                "--attendees",
+                "20",
+                "--ramp",
+                "40",
+            ])
+            .args(["--duration", "4", "--quiet", "--json"])
+            .arg(&j)
+            .arg("--csv")
+            .arg(&c)
+            .output()
+    });
+    let out = tokio::time::timeout(Duration::from_secs(60), out)
+        .await
+        .expect("the tool ends by itself")
+        .expect("join")
+        .expect("the tool runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "exit {:?}\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("JSON written")).unwrap();
+    for field in [
+        "scenario",
+        "joined",
+        "failed",
+        "duration_s",
+        "loss_percent",
+        "latency_ms",
+        "freezes",
+        "rx_mbps_per_subscriber",
+        "forwarded_packets_per_s",
+        "server_cpu_percent",
+        "server_rss_bytes",
+        "bot_cpu_percent",
+    ] {
+        assert!(r.get(field).is_some(), "{field} in {r}");
+    }
+    assert_eq!(r["scenario"], "webinar");
+    assert_eq!(r["joined"], 21, "presenter and 20 attendees: {r}");
+    assert_eq!(r["failed"], 0);
+    assert_eq!(r["subscribers"], 20);
+    assert!(r["loss_percent"].as_f64().unwrap() < 1.0, "{r}");
+    assert!(r["packets_received"].as_u64().unwrap() > 0, "{r}");
+    assert!(r["forwarded_packets_per_s"].as_f64().unwrap() > 0.0, "{r}");
+    assert!(r["rx_mbps_per_subscriber"].as_f64().unwrap() > 0.0, "{r}");
+    let p = &r["latency_ms"];
+    assert!(p["p50"].as_f64().unwrap() <= p["p99"].as_f64().unwrap());
+    assert!(p["p99"].as_f64().unwrap() <= p["max"].as_f64().unwrap());
+    assert!(r["server_rss_bytes"].as_f64().unwrap() > 0.0);
+    assert!(stdout.contains("loss after retransmission"), "{stdout}");
+    let lines = std::fs::read_to_string(&csv).expect("CSV written");
+    assert!(lines.starts_with("t_s,joined,"));
+    assert!(lines.lines().count() >= 3, "{lines}");
+    let _ = std::fs::remove_file(&json);
+    let _ = std::fs::remove_file(&csv);
+    server.shutdown().await;
+}

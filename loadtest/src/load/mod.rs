@@ -375,6 +375,10 @@ pub async fn run(
         server_cpu_us_per_forwarded_packet: delta_server
             .filter(|(_, f)| *f > 0.0)
             .map(|(c, f)| 1e6 * c / f),
+        server_cpu_source: match c.server_pid {
+            Some(_) => "proc".into(),
+            None => "metrics, whole seconds".into(),
+        },
         server_rss_bytes: sampler.rss_max,
         server_rss_start_bytes: sampler.first.server.map(|s| s.rss_bytes),
         bot_cpu_percent: 100.0 * bot_cpu / secs,

@@ -78,6 +78,9 @@ pub struct Report {
     pub forwarded_packets_per_s: Option<f64>,
     pub server_cpu_percent: Option<f64>,
     pub server_cpu_us_per_forwarded_packet: Option<f64>,
+    /// `proc` (`--server-pid`, clock ticks) or `metrics` (whole seconds:
+    /// imprecise over short runs).
+    pub server_cpu_source: String,
     pub server_rss_bytes: Option<f64>,
     pub server_rss_start_bytes: Option<f64>,
     pub bot_cpu_percent: f64,
@@ -174,9 +177,10 @@ impl Report {
             (
                 "server CPU",
                 format!(
-                    "{} of one core, {} per forwarded packet",
+                    "{} of one core, {} per forwarded packet (from {})",
                     opt(self.server_cpu_percent, "%", 1),
-                    opt(self.server_cpu_us_per_forwarded_packet, " µs", 2)
+                    opt(self.server_cpu_us_per_forwarded_packet, " µs", 2),
+                    self.server_cpu_source
                 ),
             ),
             (

@@ -168,7 +168,7 @@ async function openPreview() {
   const hasAudio = !!stream?.getAudioTracks().length;
   $('preview').srcObject = hasVideo ? stream : null;
   $('preview-off').hidden = hasVideo && app.camWanted;
-  $('preview-off').textContent = t.cameraOff;
+  $('preview-off').textContent = hasVideo ? t.cameraOff : t.noCameraShort;
   $('prejoin-notice').hidden = hasVideo || hasAudio;
   $('prejoin-notice').textContent = t.noCamera;
   $('prejoin-cam').disabled = !hasVideo;
@@ -263,7 +263,8 @@ async function joinRoom() {
     $('join-button').textContent = t.join;
     const retry = { label: t.retry, primary: true, onClick: () => location.reload() };
     const home = { label: t.home, href: '/' };
-    showMessage(t.errors.generic, errorText(e), e.code === 'unauthorized' || e.code === 'room_closed' ? [home] : [retry, home]);
+    $('status').textContent = '';
+    showMessage(t.cannotJoin, errorText(e), e.code === 'unauthorized' || e.code === 'room_closed' ? [home] : [retry, home]);
     return;
   }
   enterCall();
@@ -923,7 +924,7 @@ function main() {
   if (path === '/' || path === '/index.html') { startHome(); return; }
   const m = /^\/room\/([^/]*)\/?$/.exec(path);
   if (!m || !ROOM_RE.test(m[1])) {
-    showMessage(t.errors.generic, t.errors.badRoom, [{ label: t.home, href: '/', primary: true }]);
+    showMessage(t.cannotJoin, t.errors.badRoom, [{ label: t.home, href: '/', primary: true }]);
     return;
   }
   startPrejoin(m[1]);

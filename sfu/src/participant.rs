@@ -81,7 +81,7 @@ pub struct Negotiation {
     pub pending: Option<(SdpPendingOffer, Vec<TrackId>)>,
     /// Tracks waiting for an m-line in the next offer.
     pub to_add: Vec<TrackId>,
-    /// M-lines to stop in the next offer.
+    /// M-lines to turn inactive in the next offer.
     pub to_stop: Vec<Mid>,
     /// Every m-line in use and its track.
     pub lines: Vec<(Mid, TrackId)>,

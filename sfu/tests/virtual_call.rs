@@ -255,6 +255,22 @@ fn a_leaving_publisher_leaves_nothing_behind() {
         .filter(|e| matches!(e, CoreEvent::SubscriberOffer { .. }))
         .count();
     assert!(offers >= 2, "a new offer removed the lines");
+    // The ended lines stay in the offer as inactive, never with port 0: a
+    // port-0 line heading the BUNDLE group makes Chromium drop the transport.
+    let last_offer = w
+        .seen
+        .iter()
+        .rev()
+        .find_map(|e| match e {
+            CoreEvent::SubscriberOffer { sdp, .. } => Some(sdp.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert!(
+        !last_offer.contains("m=audio 0 ") && !last_offer.contains("m=video 0 "),
+        "{last_offer}"
+    );
+    assert!(last_offer.contains("a=inactive"), "{last_offer}");
 }
 
 #[test]

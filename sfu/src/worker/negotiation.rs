@@ -295,8 +295,11 @@ impl Worker {
                 );
                 mids.push(mid);
             }
+            // Ended lines turn inactive rather than stopped: a stopped line
+            // gets port 0, and when it heads the BUNDLE group Chromium tears
+            // down the whole transport and every other track with it.
             for mid in &stops {
-                api.stop_media(*mid);
+                api.set_direction(*mid, Direction::Inactive);
             }
             Ok((mids, api.apply()))
         });

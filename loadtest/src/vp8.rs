@@ -70,25 +70,9 @@ pub struct Vp8Info {
     pub tag: Option<Tag>,
 }
 
-/// Length of a VP8 payload descriptor (RFC 7741 4.2), if `payload` holds one.
-pub fn descriptor_len(payload: &[u8]) -> Option<usize> {
-    let first = *payload.first()?;
-    let mut len = 1;
-    if first & 0x80 != 0 {
-        let ext = *payload.get(1)?;
-        len += 1;
-        if ext & 0x80 != 0 {
-            len += if payload.get(len)? & 0x80 != 0 { 2 } else { 1 };
-        }
-        if ext & 0x40 != 0 {
-            len += 1;
-        }
-        if ext & 0x30 != 0 {
-            len += 1;
-        }
-    }
-    (len <= payload.len()).then_some(len)
-}
+/// Length of a VP8 payload descriptor (RFC 7741 4.2), if `payload` holds
+/// one: the same parser the media core uses.
+pub use relais_sfu::codec::vp8_descriptor_len as descriptor_len;
 
 /// Read a VP8 payload: descriptor, frame header on a frame's first packet,
 /// and the tag that follows them.

@@ -85,8 +85,8 @@ pub fn vp8_keyframe_size(payload: &[u8]) -> Option<(u32, u32)> {
     Some((width, height))
 }
 
-/// Length of the VP8 payload descriptor (RFC 7741 4.2).
-fn vp8_descriptor_len(payload: &[u8]) -> Option<usize> {
+/// Length of the VP8 payload descriptor (RFC 7741 4.2), if `payload` holds one.
+pub fn vp8_descriptor_len(payload: &[u8]) -> Option<usize> {
     let first = *payload.first()?;
     let mut len = 1;
     if first & 0x80 != 0 {
@@ -102,7 +102,7 @@ fn vp8_descriptor_len(payload: &[u8]) -> Option<usize> {
             len += 1;
         }
     }
-    Some(len)
+    (len <= payload.len()).then_some(len)
 }
 
 /// The temporal layer index (TID) of a VP8 packet, 0 when absent.

@@ -9,9 +9,7 @@ use relais_signaling::auth::{mint_token, verify, Claims};
 use relais_signaling::protocol::{Role, RoomMode};
 use relais_signaling::ServerConfig;
 use serde_json::Value;
-use support::{http_get, server, WAIT};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use support::{http_get, http_request, server};
 
 const SECRET: &str = "web-client-test-secret";
 
@@ -21,7 +19,6 @@ async fn post(
     auth: Option<&str>,
     body: &str,
 ) -> (u16, Value) {
-    let mut s = TcpStream::connect(addr).await.unwrap();
     let auth = auth
         .map(|t| format!("Authorization: Bearer {t}\r\n"))
         .unwrap_or_default();
@@ -29,20 +26,8 @@ async fn post(
         "POST {path} HTTP/1.0\r\nHost: x\r\nContent-Type: application/json\r\n{auth}Content-Length: {}\r\n\r\n{body}",
         body.len()
     );
-    s.write_all(req.as_bytes()).await.unwrap();
-    let mut buf = Vec::new();
-    tokio::time::timeout(WAIT, s.read_to_end(&mut buf))
-        .await
-        .expect("response in time")
-        .unwrap();
-    let text = String::from_utf8_lossy(&buf).to_string();
-    let status = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
-    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+    let (status, body) = http_request(addr, &req).await;
+    (status, serde_json::from_str(&body).unwrap_or(Value::Null))
 }
 
 fn token(room: &str, role: Role) -> String {

@@ -118,10 +118,15 @@ impl Client {
 
 /// `GET path` over plain HTTP/1.0; the status code and body.
 pub async fn http_get(server: &RunningServer, path: &str) -> (u16, String) {
-    let mut s = TcpStream::connect(server.http_addr()).await.unwrap();
-    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").as_bytes())
-        .await
-        .unwrap();
+    let request = format!("GET {path} HTTP/1.0\r\nHost: x\r\n\r\n");
+    http_request(server.http_addr(), &request).await
+}
+
+/// Send a raw HTTP/1.0 request and read the whole response: its status code
+/// and body.
+pub async fn http_request(addr: std::net::SocketAddr, request: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(request.as_bytes()).await.unwrap();
     let mut buf = Vec::new();
     tokio::time::timeout(WAIT, s.read_to_end(&mut buf))
         .await

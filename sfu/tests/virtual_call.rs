@@ -25,20 +25,8 @@ fn simulcast_publisher_reaches_two_subscribers_at_the_layers_they_asked_for() {
         "a video and an audio track: {:?}",
         answer.tracks
     );
-    let video = answer
-        .tracks
-        .iter()
-        .find(|(_, t)| t.kind == MediaKind::Video)
-        .unwrap()
-        .1
-        .clone();
-    let audio = answer
-        .tracks
-        .iter()
-        .find(|(_, t)| t.kind == MediaKind::Audio)
-        .unwrap()
-        .1
-        .clone();
+    let video = track_of(&answer, MediaKind::Video);
+    let audio = track_of(&answer, MediaKind::Audio);
     assert_eq!(video.layers, 3);
     assert_eq!(video.codec, "VP8");
     let low_id = w.client(low).id;
@@ -88,14 +76,7 @@ fn switching_layers_lands_on_a_keyframe_after_a_pli_and_keeps_the_stream_continu
     let mut w = World::new();
     let publisher = w.join(true);
     let sub = w.join(true);
-    let video = w
-        .publish(publisher)
-        .unwrap()
-        .tracks
-        .into_iter()
-        .find(|(_, t)| t.kind == MediaKind::Video)
-        .unwrap()
-        .1;
+    let video = track_of(&w.publish(publisher).unwrap(), MediaKind::Video);
     let sub_id = w.client(sub).id;
     let ask = |w: &mut World, q: Quality| {
         w.call(|reply| Command::Subscribe {
@@ -166,14 +147,7 @@ fn a_paused_subscription_stops_and_resumes_on_a_keyframe() {
     let mut w = World::new();
     let publisher = w.join(true);
     let sub = w.join(true);
-    let video = w
-        .publish(publisher)
-        .unwrap()
-        .tracks
-        .into_iter()
-        .find(|(_, t)| t.kind == MediaKind::Video)
-        .unwrap()
-        .1;
+    let video = track_of(&w.publish(publisher).unwrap(), MediaKind::Video);
     let sub_id = w.client(sub).id;
     w.run(secs(1));
     w.call(|reply| Command::Subscribe {
@@ -278,14 +252,7 @@ fn garbage_offers_and_answers_get_errors_and_the_stream_keeps_flowing() {
     let mut w = World::new();
     let publisher = w.join(true);
     let sub = w.join(true);
-    let video = w
-        .publish(publisher)
-        .unwrap()
-        .tracks
-        .into_iter()
-        .find(|(_, t)| t.kind == MediaKind::Video)
-        .unwrap()
-        .1;
+    let video = track_of(&w.publish(publisher).unwrap(), MediaKind::Video);
     w.run(secs(1));
     let before = w.received_on(sub, video.id).len();
     let sub_id = w.client(sub).id;
@@ -362,13 +329,7 @@ fn a_participant_that_may_not_publish_is_refused_then_promoted() {
     let published_at = w.now;
     let answer = w.publish(attendee).unwrap();
     w.run(secs(1));
-    let video = answer
-        .tracks
-        .iter()
-        .find(|(_, t)| t.kind == MediaKind::Video)
-        .unwrap()
-        .1
-        .id;
+    let video = track_of(&answer, MediaKind::Video).id;
     let rx = w.received_on(0, video);
     assert!(rx.len() > 50, "the host receives the promoted attendee");
     // A new subscriber gets a keyframe promptly: the SFU asks on its behalf
@@ -397,14 +358,7 @@ fn loss_on_both_legs_is_repaired_by_nack_and_rtx() {
     let mut w = World::new();
     let publisher = w.join(true);
     let sub = w.join(true);
-    let video = w
-        .publish(publisher)
-        .unwrap()
-        .tracks
-        .into_iter()
-        .find(|(_, t)| t.kind == MediaKind::Video)
-        .unwrap()
-        .1;
+    let video = track_of(&w.publish(publisher).unwrap(), MediaKind::Video);
     w.run(secs(1));
     // Every 10th media datagram is lost from the publisher to the SFU, and
     // every 10th from the SFU to the subscriber.
@@ -511,13 +465,7 @@ fn a_renegotiation_that_stops_a_line_ends_its_track() {
     let sub = w.join(true);
     let answer = w.publish(publisher).unwrap();
     w.run(secs(1));
-    let audio = answer
-        .tracks
-        .iter()
-        .find(|(_, t)| t.kind == MediaKind::Audio)
-        .unwrap()
-        .1
-        .id;
+    let audio = track_of(&answer, MediaKind::Audio).id;
     // The publisher stops its audio line and offers again.
     let mid = w.client(publisher).audio_mid.unwrap();
     let rtc = w.clients[publisher].publish.as_mut().unwrap();
@@ -551,25 +499,10 @@ fn a_renegotiation_that_stops_a_line_ends_its_track() {
         .iter()
         .any(|e| matches!(e, CoreEvent::TrackUnpublished { track, .. } if *track == audio)));
     let before = w
-        .received_on(
-            sub,
-            answer
-                .tracks
-                .iter()
-                .find(|(_, t)| t.kind == MediaKind::Video)
-                .unwrap()
-                .1
-                .id,
-        )
+        .received_on(sub, track_of(&answer, MediaKind::Video).id)
         .len();
     w.run(secs(1));
-    let video = answer
-        .tracks
-        .iter()
-        .find(|(_, t)| t.kind == MediaKind::Video)
-        .unwrap()
-        .1
-        .id;
+    let video = track_of(&answer, MediaKind::Video).id;
     assert!(
         w.received_on(sub, video).len() > before + 50,
         "video goes on"
@@ -582,14 +515,7 @@ fn h264_simulcast_switches_at_idr_frames() {
     let publisher = w.join(true);
     let sub = w.join(true);
     w.clients[publisher].codec = str0m::format::Codec::H264;
-    let video = w
-        .publish(publisher)
-        .unwrap()
-        .tracks
-        .into_iter()
-        .find(|(_, t)| t.kind == MediaKind::Video)
-        .unwrap()
-        .1;
+    let video = track_of(&w.publish(publisher).unwrap(), MediaKind::Video);
     assert_eq!((video.codec.as_str(), video.layers), ("H264", 3));
     let sub_id = w.client(sub).id;
     w.run(secs(1));
@@ -628,20 +554,8 @@ fn a_webinar_spread_over_two_workers_reaches_every_attendee_with_one_relay() {
     let presenter = w.join_on(0, true);
     let attendees: Vec<usize> = (0..6).map(|i| w.join_on(i % 2, false)).collect();
     let answer = w.publish(presenter).unwrap();
-    let video = answer
-        .tracks
-        .iter()
-        .find(|(_, t)| t.kind == MediaKind::Video)
-        .unwrap()
-        .1
-        .id;
-    let audio = answer
-        .tracks
-        .iter()
-        .find(|(_, t)| t.kind == MediaKind::Audio)
-        .unwrap()
-        .1
-        .id;
+    let video = track_of(&answer, MediaKind::Video).id;
+    let audio = track_of(&answer, MediaKind::Audio).id;
     w.run(secs(2));
     for &a in &attendees {
         let rx = w.received_on(a, video);

@@ -580,6 +580,14 @@ pub fn vp8_frame(layer: u8, picture_id: u16, key: bool, packets: usize) -> Vec<V
         .collect()
 }
 
+/// The track of `kind` that a publish answer lists.
+pub fn track_of(answer: &PublishAnswer, kind: MediaKind) -> TrackInfo {
+    let found = answer.tracks.iter().find(|(_, t)| t.kind == kind);
+    found
+        .map(|(_, t)| t.clone())
+        .unwrap_or_else(|| panic!("no {kind:?} track in {:?}", answer.tracks))
+}
+
 /// An H.264 frame as `packets` RTP payloads: an IDR (keyframe) or non-IDR
 /// slice, fragmented as FU-A, carrying the layer tag.
 pub fn h264_frame(layer: u8, key: bool, packets: usize) -> Vec<Vec<u8>> {

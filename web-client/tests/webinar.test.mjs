@@ -43,6 +43,13 @@ test('host, presenter and three attendees join a webinar', async () => {
 
   // The invitation links the host hands out.
   await host.getByRole('button', { name: 'Invitation links' }).click();
+  // The links arrive from POST /api/invites: wait until they are filled in.
+  await host.waitForFunction(
+    () => document.getElementById('invite-presenter').value !== ''
+      && document.getElementById('invite-attendee').value !== '',
+    null,
+    { timeout: 10000 },
+  );
   const links = await host.evaluate(() => ({
     presenter: document.getElementById('invite-presenter').value,
     attendee: document.getElementById('invite-attendee').value,

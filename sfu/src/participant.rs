@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use str0m::change::SdpPendingOffer;
 use str0m::media::{Mid, Pt};
+use str0m::rtp::Ssrc;
 
 use crate::api::{LayerRequest, MediaKind, Permissions, TrackSource};
 use crate::forwarder::Forwarder;
@@ -72,6 +73,8 @@ pub struct Downtrack {
     pub pt: Option<(Pt, Pt)>,
     pub request: LayerRequest,
     pub forwarder: Forwarder,
+    /// The SSRC str0m sends this line with, once looked up by mid.
+    pub tx_ssrc: Option<Ssrc>,
 }
 
 /// The state of the receiving connection's offer/answer exchange. The server

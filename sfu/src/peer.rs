@@ -41,6 +41,8 @@ pub struct Peer {
     pub scheduled: Option<Instant>,
     /// Source addresses routed to this peer.
     pub routes: Vec<SocketAddr>,
+    /// Media was written since the last drain (see [`Peer::write`]).
+    pub undrained: bool,
 }
 
 impl Peer {
@@ -72,6 +74,7 @@ impl Peer {
             next_timeout: now,
             scheduled: None,
             routes: Vec::new(),
+            undrained: false,
         })
     }
 
@@ -91,10 +94,23 @@ impl Peer {
             let value = f(rtc);
             drain(rtc, key, next_timeout, outbox, events).map(|()| value)
         }));
+        self.undrained = false;
         match result {
             Ok(r) => r,
             Err(panic) => Err(format!("internal error in peer: {}", panic_message(&panic))),
         }
+    }
+
+    /// Queue media on the peer (a `write_rtp`) without draining it. The
+    /// worker drains every written peer once per batch of input, so a
+    /// subscriber written several packets is polled once and its datagrams
+    /// leave together (one GSO send). Until then nothing else may be given
+    /// to the peer except through [`Peer::mutate`], which drains first.
+    pub fn write<T>(&mut self, f: impl FnOnce(&mut Rtc) -> T) -> Result<T, String> {
+        let rtc = &mut self.rtc;
+        self.undrained = true;
+        catch_unwind(AssertUnwindSafe(|| f(rtc)))
+            .map_err(|panic| format!("internal error in peer: {}", panic_message(&panic)))
     }
 
     /// Whether the timer queue needs a new entry for this peer; if so it is

@@ -23,6 +23,10 @@ const WAKER: Token = Token(1);
 /// Datagrams (or relayed messages) handled before the worker looks at its
 /// commands and timers again.
 const READ_BATCH: usize = 256;
+/// Datagrams (sent or still to drain from peers) after which the worker
+/// sends even if more input waits: it bounds the delay a burst adds, while
+/// letting each subscriber's packets of one burst leave in one GSO send.
+const FLUSH_AT: usize = 2048;
 /// Largest datagram read.
 const MAX_DATAGRAM: usize = 2048;
 /// Messages another worker may queue here before new ones are dropped.
@@ -98,9 +102,12 @@ pub(crate) fn start(
                 ..
             } = prepared;
             let worker = Worker::new(config, events, metrics.clone(), Instant::now());
+            let gso = crate::socket::gso_supported(&socket);
+            tracing::info!(worker = index, batch_sends, gso, "media worker sending");
+            let batch = batch_sends.then(|| BatchSender::new(gso));
             let out = Out {
                 socket,
-                batch: batch_sends.then(BatchSender::default),
+                batch,
                 links,
                 to_wake: Vec::new(),
             };
@@ -187,7 +194,7 @@ fn read_batch(
         match out.socket.recv_from(buf) {
             Ok((n, source)) => {
                 worker.handle_datagram(Instant::now(), source, &buf[..n]);
-                if worker.outbox().len() >= 256 {
+                if worker.pending_sends() >= FLUSH_AT {
                     flush(out, worker, metrics);
                 }
             }

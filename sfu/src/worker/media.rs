@@ -206,28 +206,32 @@ impl Worker {
                     write = write.vp8_patch(patch);
                 }
             }
-            let result =
-                sub_peer.mutate(
-                    sub_key,
-                    &mut self.outbox,
-                    &mut self.rtc_events,
-                    |rtc| match rtc.direct_api().stream_tx_by_mid(out_mid, None) {
-                        Some(stream) => {
-                            stream.write_rtp(write);
-                            true
-                        }
-                        None => false,
-                    },
-                );
-            if sub_peer.needs_schedule() {
-                self.timers.push(sub_peer.next_timeout, sub_key);
+            if !sub_peer.undrained {
+                self.written.push(sub_key);
             }
+            let result = sub_peer.write(|rtc| {
+                let mut api = rtc.direct_api();
+                // By SSRC (a hash lookup) once known; by mid scans every stream.
+                let stream = match dt.tx_ssrc {
+                    Some(ssrc) if api.stream_tx(&ssrc).is_some() => api.stream_tx(&ssrc),
+                    _ => api.stream_tx_by_mid(out_mid, None),
+                };
+                match stream {
+                    Some(stream) => {
+                        dt.tx_ssrc = Some(stream.ssrc());
+                        stream.write_rtp(write);
+                        true
+                    }
+                    None => false,
+                }
+            });
             match result {
                 Ok(true) => forwarded += 1,
                 Ok(false) => {}
                 Err(e) => self.failed.push((sub, e)),
             }
         }
+        self.writes_pending += forwarded as usize;
         WorkerMetrics::add(&m.rtp_packets_forwarded, forwarded);
         WorkerMetrics::add(&m.rtp_bytes_forwarded, forwarded * payload.len() as u64);
         for (sub, layer) in switches {

@@ -223,6 +223,7 @@ impl Worker {
                 } else {
                     target
                 }),
+                tx_ssrc: None,
             },
         );
         p.negotiation.to_add.push(track);

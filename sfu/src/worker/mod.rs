@@ -67,6 +67,9 @@ pub struct Worker {
     next_housekeeping: Instant,
     /// Datagrams to send, in order.
     outbox: Vec<Transmit>,
+    /// Peers written media since they were last drained, and how many writes.
+    written: Vec<PeerKey>,
+    writes_pending: usize,
     /// str0m events waiting to be handled.
     rtc_events: Vec<(PeerKey, Event)>,
     /// Timer entries being handled (kept for its capacity).
@@ -100,6 +103,8 @@ impl Worker {
             timers: TimerQueue::default(),
             next_housekeeping: now + HOUSEKEEPING_INTERVAL,
             outbox: Vec::with_capacity(1024),
+            written: Vec::with_capacity(1024),
+            writes_pending: 0,
             rtc_events: Vec::with_capacity(64),
             failed: Vec::new(),
             due_scratch: Vec::new(),
@@ -114,9 +119,42 @@ impl Worker {
         &self.config
     }
 
-    /// Datagrams produced so far; the caller sends and clears them.
+    /// Datagrams produced so far; the caller sends and clears them. Peers
+    /// written media since their last drain are drained first, each once,
+    /// so that a peer's datagrams are next to each other.
     pub fn outbox(&mut self) -> &mut Vec<Transmit> {
+        self.drain_written();
         &mut self.outbox
+    }
+
+    /// Datagrams waiting to be sent, counting media written but not yet
+    /// drained: the caller sends once this is large enough or input pauses.
+    pub fn pending_sends(&self) -> usize {
+        self.outbox.len() + self.writes_pending
+    }
+
+    /// Drain every peer written since its last drain. Events this raises
+    /// wait for the next input's settling; failures too.
+    fn drain_written(&mut self) {
+        self.writes_pending = 0;
+        let mut written = std::mem::take(&mut self.written);
+        for key in written.drain(..) {
+            let Some(peer) = self.peers.get_mut(key).and_then(Option::as_mut) else {
+                continue;
+            };
+            if !peer.undrained {
+                continue; // drained since, by another input
+            }
+            let result = peer.mutate(key, &mut self.outbox, &mut self.rtc_events, |_| ());
+            if peer.needs_schedule() {
+                self.timers.push(peer.next_timeout, key);
+            }
+            if let Err(e) = result {
+                WorkerMetrics::add(&self.metrics.peer_panics, 1);
+                self.failed.push((peer.owner, e));
+            }
+        }
+        self.written = written;
     }
 
     /// Messages for other workers produced so far; the caller delivers and clears them.

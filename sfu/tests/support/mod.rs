@@ -3,6 +3,8 @@
 
 #![allow(dead_code, clippy::needless_range_loop)]
 
+mod capture;
+
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -178,8 +180,8 @@ impl World {
         self.clients.push(Client {
             id,
             worker,
-            addr: format!("10.0.1.{n}:6000").parse().unwrap(),
-            sub_addr: format!("10.0.2.{n}:6000").parse().unwrap(),
+            addr: SocketAddr::from(([10, 1, (n >> 8) as u8, n as u8], 6000)),
+            sub_addr: SocketAddr::from(([10, 2, (n >> 8) as u8, n as u8], 6000)),
             publish: None,
             subscribe: None,
             keyframe_requests: Vec::new(),

@@ -71,6 +71,8 @@ pub struct Downtrack {
     /// type for the same codec.
     pub pt: Option<(Pt, Pt)>,
     pub request: LayerRequest,
+    /// Pinned by the subscriber: received whatever last-N says.
+    pub pinned: bool,
     pub forwarder: Forwarder,
 }
 

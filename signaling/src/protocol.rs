@@ -141,6 +141,15 @@ pub enum ClientMessage {
         #[serde(default)]
         max_height: Option<u32>,
     },
+    /// Pin (or unpin) a remote video track: it is received whatever last-N
+    /// says, and gets bandwidth before unpinned tiles.
+    Pin {
+        #[serde(default)]
+        req: Option<String>,
+        track_id: String,
+        #[serde(default = "yes")]
+        pinned: bool,
+    },
     /// Mute or unmute one of one's own tracks.
     Mute {
         #[serde(default)]
@@ -191,6 +200,18 @@ pub enum ClientMessage {
         #[serde(default)]
         req: Option<String>,
     },
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// One simulcast layer of a published track and whether to send it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublisherLayer {
+    /// The simulcast rid (`q`, `h`, `f`); `null` without simulcast.
+    pub rid: Option<String>,
+    pub active: bool,
 }
 
 /// Messages from the server.
@@ -247,6 +268,18 @@ pub enum ServerMessage {
     /// The room's dominant speaker changed (`null`: the speaker left).
     ActiveSpeaker {
         participant_id: Option<String>,
+    },
+    /// Last-N: the remote video tracks this client does not receive now
+    /// because their owners are not among the room's most recent speakers
+    /// (the full list each time; empty when all flow).
+    LastN {
+        paused: Vec<String>,
+    },
+    /// Dynacast: which layers of one of this client's own tracks someone
+    /// needs; stop sending the inactive ones, resume the active ones.
+    PublisherLayers {
+        track_id: String,
+        layers: Vec<PublisherLayer>,
     },
     /// The layer this client receives of a track changed (`null`: paused).
     LayerChanged {

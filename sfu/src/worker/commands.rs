@@ -61,6 +61,22 @@ impl Worker {
             } => {
                 let _ = reply.send(self.set_muted(participant, track, muted));
             }
+            Command::Pin {
+                participant,
+                track,
+                pinned,
+                reply,
+            } => {
+                let _ = reply.send(self.pin(participant, track, pinned, now));
+            }
+            Command::SetMediaPolicy {
+                room,
+                policy,
+                reply,
+            } => {
+                self.set_media_policy(room, policy, now);
+                let _ = reply.send(());
+            }
             Command::Unpublish {
                 participant,
                 track,

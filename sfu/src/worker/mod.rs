@@ -11,6 +11,7 @@ mod media;
 mod membership;
 mod negotiation;
 mod relaying;
+mod room_media;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -23,7 +24,10 @@ use str0m::{Event, IceConnectionState, Input};
 use tokio::sync::mpsc;
 
 use crate::active_speaker::SpeakerDetector;
-use crate::api::{CoreEvent, PeerRole, PeerState};
+use crate::api::{CoreEvent, MediaPolicy, PeerRole, PeerState};
+use crate::audio_top_n::AudioTopN;
+use crate::dynacast::Dynacast;
+use crate::last_n::LastN;
 use crate::ids::{ParticipantId, RoomId, TrackId};
 use crate::metrics::WorkerMetrics;
 use crate::participant::Participant;
@@ -53,6 +57,8 @@ pub(crate) struct Room {
     pub participants: Vec<ParticipantId>,
     pub tracks: Vec<TrackId>,
     pub speaker: SpeakerDetector,
+    pub last_n: LastN,
+    pub top_n: AudioTopN,
 }
 
 pub struct Worker {
@@ -80,6 +86,10 @@ pub struct Worker {
     room_workers: HashMap<RoomId, Vec<WorkerIndex>>,
     events: mpsc::UnboundedSender<CoreEvent>,
     metrics: Arc<WorkerMetrics>,
+    /// Last-N, audio top-N and dynacast: the default, and rooms' own.
+    media_policy: MediaPolicy,
+    room_policies: HashMap<RoomId, MediaPolicy>,
+    dynacast: Dynacast,
 }
 
 impl Worker {
@@ -107,6 +117,9 @@ impl Worker {
             room_workers: HashMap::new(),
             events,
             metrics,
+            media_policy: MediaPolicy::default(),
+            room_policies: HashMap::new(),
+            dynacast: Dynacast::default(),
         }
     }
 
@@ -355,16 +368,18 @@ impl Worker {
                 speakers.push((*id, who));
             }
         }
-        for (room, who) in speakers {
+        for &(room, who) in &speakers {
             self.emit(CoreEvent::ActiveSpeaker {
                 room,
                 participant: Some(who),
             });
         }
+        self.update_room_media(&speakers, now);
         let everyone: Vec<ParticipantId> = self.participants.keys().copied().collect();
         for p in everyone {
             self.reallocate(p, now);
         }
+        self.update_dynacast(now);
         self.update_gauges();
     }
 

@@ -222,6 +222,7 @@ impl Worker {
             pt: params.pt(),
             clock_rate: params.spec().clock_rate.get(),
             rids,
+            silenced: false,
             layers: [LayerState::default(); 3],
             subscribers: Vec::new(),
             throttle: KeyframeThrottle::default(),

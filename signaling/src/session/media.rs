@@ -112,6 +112,24 @@ impl Session {
         Ok(ok(req))
     }
 
+    pub(super) async fn pin(&self, req: Option<String>, track_id: &str, pinned: bool) -> Reply {
+        let (me, room) = self.joined()?;
+        let track = room_track(&room, track_id)?;
+        if track.owner == me {
+            return Err(SignalError::bad_message(format!(
+                "track '{track_id}' is your own; you can pin only the others' tracks"
+            )));
+        }
+        self.core(&room, |reply| Command::Pin {
+            participant: me,
+            track,
+            pinned,
+            reply,
+        })
+        .await?;
+        Ok(ok(req))
+    }
+
     pub(super) async fn mute(&self, req: Option<String>, track_id: &str, muted: bool) -> Reply {
         let (me, room) = self.joined()?;
         let track = self.own_track(&room, track_id, "mute")?;

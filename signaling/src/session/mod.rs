@@ -210,6 +210,11 @@ impl Session {
                 self.subscribe(req, &track_id, quality, max_width, max_height)
                     .await
             }
+            M::Pin {
+                req,
+                track_id,
+                pinned,
+            } => self.pin(req, &track_id, pinned).await,
             M::Mute {
                 req,
                 track_id,

@@ -223,6 +223,7 @@ impl Worker {
     /// what this one needs of theirs.
     pub(super) fn update_dynacast(&mut self, now: Instant) {
         let mut local: Vec<(TrackId, Option<u8>)> = Vec::new();
+        let mut more: Vec<(TrackId, u8)> = Vec::new();
         for (id, t) in &self.tracks {
             if t.info.kind != MediaKind::Video {
                 continue;
@@ -250,12 +251,37 @@ impl Worker {
             match t.origin {
                 Origin::Local { .. } => local.push((*id, need)),
                 Origin::Remote { worker } => {
-                    if self.dynacast.reported.get(id) != Some(&need) {
+                    let reported = self.dynacast.reported.get(id).copied();
+                    if reported != Some(need) {
+                        if let (Some(n), true) = (need, need > reported.flatten()) {
+                            more.push((*id, n));
+                        }
                         self.dynacast.reported.insert(*id, need);
                         let msg = RelayMsg::LayersNeeded { track: *id, need };
                         self.relay_outbox.push((worker, msg));
                     }
                 }
+            }
+        }
+        let mut resumed: Vec<TrackId> = Vec::new();
+        for (id, need) in more {
+            // Layers that flowed and stopped were probably paused by the
+            // origin's dynacast, which resumes them now: expect them, so that
+            // the first layer back does not pull the targets down to it.
+            let Some(t) = self.tracks.get_mut(&id) else {
+                continue;
+            };
+            let mut expected = false;
+            for state in t.layers.iter_mut().take(usize::from(need) + 1) {
+                if state.last_packet.is_some_and(|at| {
+                    now.saturating_duration_since(at) >= crate::track::LAYER_TIMEOUT
+                }) {
+                    state.last_packet = Some(now);
+                    expected = true;
+                }
+            }
+            if expected {
+                resumed.push(id);
             }
         }
         let tracks = &self.tracks;
@@ -280,11 +306,19 @@ impl Worker {
                 continue;
             };
             for (l, state) in t.layers.iter_mut().enumerate().take(count) {
-                if before & (1 << l) != 0 && mask & (1 << l) == 0 {
+                let (was, is) = (before & (1 << l) != 0, mask & (1 << l) != 0);
+                if was && !is {
                     // Stopped on purpose: not a layer that failed, and not
                     // one to forward from while it drains.
                     state.last_packet = None;
+                } else if !was && is {
+                    // Expected back: targets move to it now (and ask for its
+                    // keyframe) rather than follow the first layer to return.
+                    state.last_packet = Some(now);
                 }
+            }
+            if mask & !before != 0 {
+                resumed.push(id);
             }
             let layers = (0..count)
                 .map(|l| PublisherLayer {
@@ -297,6 +331,9 @@ impl Worker {
                 track: id,
                 layers,
             });
+        }
+        for track in resumed {
+            self.reselect_layers(track, now);
         }
     }
 

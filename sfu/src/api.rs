@@ -218,9 +218,9 @@ impl Command {
             | Command::SetMuted { participant, .. }
             | Command::Pin { participant, .. }
             | Command::Unpublish { participant, .. } => Some(*participant),
-            Command::Inspect { .. }
-            | Command::Shutdown { .. }
-            | Command::SetMediaPolicy { .. } => None,
+            Command::Inspect { .. } | Command::Shutdown { .. } | Command::SetMediaPolicy { .. } => {
+                None
+            }
         }
     }
 }

@@ -241,11 +241,16 @@ fn dynacast_stops_the_layers_nobody_needs_and_resumes_them_with_a_keyframe() {
     );
     let asked: Vec<_> = w.client(publisher).keyframe_requests[plis..].to_vec();
     assert!(
-        asked.iter().all(|k| k.1.map(|r| r.to_string()) == Some("q".into())),
+        asked
+            .iter()
+            .all(|k| k.1.map(|r| r.to_string()) == Some("q".into())),
         "no keyframe is asked of a paused layer: {asked:?}"
     );
     for c in [a, b] {
-        assert!(got_since(&w, c, video, w.now - ms(500)) > 0, "low still flows");
+        assert!(
+            got_since(&w, c, video, w.now - ms(500)) > 0,
+            "low still flows"
+        );
     }
 
     // B asks for high again: the layers resume at once, B switches on a keyframe.
@@ -320,9 +325,9 @@ fn the_speaker_of_a_room_over_two_workers_is_judged_from_every_voice() {
     let announced = w
         .seen
         .iter()
-        .filter(|e| {
-            matches!(e, CoreEvent::ActiveSpeaker { participant: Some(p), .. } if *p == b_id)
-        })
+        .filter(
+            |e| matches!(e, CoreEvent::ActiveSpeaker { participant: Some(p), .. } if *p == b_id),
+        )
         .count();
     assert_eq!(announced, 2, "both workers know that b speaks");
 }

@@ -83,7 +83,11 @@ pub fn route(state: &Arc<AppState>, event: CoreEvent) {
             },
         ),
         CoreEvent::ActiveSpeaker { room, participant } => {
-            if let Some(room) = state.registry.room_by_id(room) {
+            if let Some(room) = state
+                .registry
+                .room_by_id(room)
+                .filter(|r| r.set_speaker(participant))
+            {
                 let participant_id = participant.map(|p| p.to_string());
                 room.broadcast(&ServerMessage::ActiveSpeaker { participant_id }, None);
             }
@@ -100,7 +104,10 @@ pub fn route(state: &Arc<AppState>, event: CoreEvent) {
                 layer,
             },
         ),
-        CoreEvent::LastN { participant, paused } => send_to(
+        CoreEvent::LastN {
+            participant,
+            paused,
+        } => send_to(
             state,
             participant,
             &ServerMessage::LastN {

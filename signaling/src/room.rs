@@ -30,6 +30,8 @@ pub(crate) struct RoomState {
     pub(crate) closed: bool,
     /// Bumped on every join, so a grace timer knows if someone came and went.
     pub(crate) epoch: u64,
+    /// The dominant speaker last announced.
+    pub(crate) speaker: Option<ParticipantId>,
 }
 
 pub(crate) struct Member {
@@ -167,6 +169,10 @@ impl Room {
         self.lock().tracks.values().cloned().collect()
     }
 
+    pub fn track(&self, id: TrackId) -> Option<TrackInfo> {
+        self.lock().tracks.get(&id).cloned()
+    }
+
     pub fn has_track(&self, id: TrackId) -> bool {
         self.lock().tracks.contains_key(&id)
     }
@@ -193,6 +199,15 @@ impl Room {
     /// Forget a track. False if it was not listed.
     pub fn remove_track(&self, id: TrackId) -> bool {
         self.lock().tracks.remove(&id).is_some()
+    }
+
+    /// Record the dominant speaker; false when it was already announced
+    /// (every worker of a room spanning several reports the same change).
+    pub fn set_speaker(&self, who: Option<ParticipantId>) -> bool {
+        let mut st = self.lock();
+        let changed = st.speaker != who;
+        st.speaker = who;
+        changed
     }
 
     pub fn set_track_muted(&self, id: TrackId, muted: bool) {

@@ -118,7 +118,10 @@ impl Worker {
                 .iter()
                 .filter(|(_, dt)| dt.kind == MediaKind::Video)
                 .filter(|(t, dt)| {
-                    let source = self.tracks.get(t).map_or(TrackSource::Camera, |t| t.info.source);
+                    let source = self
+                        .tracks
+                        .get(t)
+                        .map_or(TrackSource::Camera, |t| t.info.source);
                     !room.last_n.admits(*sub, t.owner, source, dt.pinned)
                 })
                 .map(|(t, _)| *t)
@@ -174,8 +177,7 @@ impl Worker {
                 continue;
             }
             // Someone who sends no levels cannot be ranked: always heard.
-            let silenced =
-                active && room.speaker.knows(t.owner) && !room.top_n.admits(t.owner);
+            let silenced = active && room.speaker.knows(t.owner) && !room.top_n.admits(t.owner);
             if track.silenced != silenced {
                 track.silenced = silenced;
                 changed.push((*t, silenced));
@@ -239,7 +241,10 @@ impl Worker {
             }
             let mut need: Option<u8> = None;
             for sub in &t.subscribers {
-                let Some(dt) = self.participants.get(sub).and_then(|p| p.downtracks.get(id))
+                let Some(dt) = self
+                    .participants
+                    .get(sub)
+                    .and_then(|p| p.downtracks.get(id))
                 else {
                     continue;
                 };

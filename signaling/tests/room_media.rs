@@ -1,0 +1,142 @@
+//! Last-N, pins and dynacast as the client sees them over the WebSocket.
+//! No media flows: a published simulcast track that nobody receives is
+//! paused at its publisher, and resumed when someone joins.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use relais_signaling::ServerConfig;
+use serde_json::{json, Value};
+use str0m::media::{Direction, MediaKind, Simulcast, SimulcastLayer};
+use str0m::{Candidate, Rtc};
+use support::{server, Client};
+
+/// Publish simulcast video and audio from `c`; the (video, audio) track ids.
+async fn publish(c: &mut Client) -> (String, String) {
+    let mut rtc = Rtc::builder().build(Instant::now());
+    rtc.add_local_candidate(Candidate::host("127.0.0.1:9".parse().unwrap(), "udp").unwrap());
+    let mut api = rtc.sdp_api();
+    let simulcast = Simulcast {
+        send: ["q", "h", "f"]
+            .iter()
+            .map(|r| SimulcastLayer::new(r))
+            .collect(),
+        recv: vec![],
+    };
+    let video = api.add_media(
+        MediaKind::Video,
+        Direction::SendOnly,
+        None,
+        None,
+        Some(simulcast),
+    );
+    let audio = api.add_media(MediaKind::Audio, Direction::SendOnly, None, None, None);
+    let (offer, _pending) = api.apply().unwrap();
+    c.send(json!({"type": "publish_offer", "req": "pub", "sdp": offer.to_sdp_string()}))
+        .await;
+    let answer = c.recv_type("publish_answer").await;
+    let id_of = |mid: String| {
+        answer["tracks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["mid"] == mid.as_str())
+            .map(|t| t["track_id"].as_str().unwrap().to_string())
+            .unwrap()
+    };
+    (id_of(video.to_string()), id_of(audio.to_string()))
+}
+
+fn layers(m: &Value) -> Vec<(String, bool)> {
+    m["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            (
+                l["rid"].as_str().unwrap().to_string(),
+                l["active"].as_bool().unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn owned(v: &[(&str, bool)]) -> Vec<(String, bool)> {
+    v.iter().map(|(r, a)| (r.to_string(), *a)).collect()
+}
+
+#[tokio::test]
+async fn publisher_layers_pause_what_nobody_receives_and_resume_for_a_newcomer() {
+    let s = server(ServerConfig::default()).await;
+    let mut ann = Client::connect(&s).await;
+    ann.join("dynacast", "Ann").await;
+    let (video, _) = publish(&mut ann).await;
+    let started = Instant::now();
+    let m = ann.recv_type("publisher_layers").await;
+    assert!(
+        started.elapsed() >= Duration::from_millis(1500),
+        "held off first"
+    );
+    assert_eq!(m["track_id"], video.as_str());
+    assert_eq!(
+        layers(&m),
+        owned(&[("q", false), ("h", false), ("f", false)]),
+        "nobody receives Ann's camera"
+    );
+    let mut bob = Client::connect(&s).await;
+    bob.join("dynacast", "Bob").await;
+    let m = ann.recv_type("publisher_layers").await;
+    assert_eq!(layers(&m), owned(&[("q", true), ("h", true), ("f", true)]));
+    // Bob asks for the low layer only: after the hold-off h and f pause.
+    bob.send(json!({"type": "subscribe", "track_id": video, "quality": "low"}))
+        .await;
+    let m = ann.recv_type("publisher_layers").await;
+    assert_eq!(
+        layers(&m),
+        owned(&[("q", true), ("h", false), ("f", false)])
+    );
+    s.shutdown().await;
+}
+
+#[tokio::test]
+async fn pins_are_checked_and_last_n_is_announced() {
+    let config = ServerConfig {
+        media: relais_sfu::MediaPolicy {
+            last_n: 1,
+            ..Default::default()
+        },
+        ..ServerConfig::default()
+    };
+    let s = server(config).await;
+    let mut ann = Client::connect(&s).await;
+    ann.join("last-n", "Ann").await;
+    let (ann_video, ann_audio) = publish(&mut ann).await;
+    let mut bob = Client::connect(&s).await;
+    bob.join("last-n", "Bob").await;
+    let (bob_video, _) = publish(&mut bob).await;
+    let mut cem = Client::connect(&s).await;
+    cem.join("last-n", "Cem").await;
+    // Nobody spoke: Cem receives the first camera to arrive, not Bob's.
+    let m = cem.recv_type("last_n").await;
+    assert_eq!(m["paused"], json!([bob_video]));
+    cem.send(json!({"type": "pin", "req": "p1", "track_id": bob_video}))
+        .await;
+    let m = cem.recv_type("last_n").await;
+    assert_eq!(m["paused"], json!([]), "a pinned track passes last-N");
+    cem.send(json!({"type": "pin", "req": "p2", "track_id": ann_audio}))
+        .await;
+    cem.expect_error("bad_message").await;
+    cem.send(json!({"type": "pin", "req": "p3", "track_id": "p99t1"}))
+        .await;
+    cem.expect_error("unknown_track").await;
+    ann.send(json!({"type": "pin", "req": "p4", "track_id": ann_video}))
+        .await;
+    ann.expect_error("bad_message").await;
+    cem.send(json!({"type": "pin", "req": "p5", "track_id": bob_video, "pinned": false}))
+        .await;
+    let m = cem.recv_type("last_n").await;
+    assert_eq!(m["paused"], json!([bob_video]));
+    cem.assert_alive().await;
+    s.shutdown().await;
+}

@@ -822,6 +822,12 @@ impl BotTask {
                 }
                 false
             }
+            ServerMessage::PublisherLayers { track_id, layers } => {
+                if let Some(p) = self.publisher.as_mut() {
+                    p.set_layers(&track_id, &layers);
+                }
+                false
+            }
             ServerMessage::Closing { .. } => self.leaving.is_some(),
             _ => false,
         }

@@ -172,6 +172,7 @@ impl Bot {
                 token: opts.token.clone(),
                 role: opts.role,
                 mode: opts.mode,
+                last_n: None,
             })
             .await?;
         let joined = loop {

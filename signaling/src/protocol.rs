@@ -114,6 +114,10 @@ pub enum ClientMessage {
         /// Development mode only: the mode of a room made by this join.
         #[serde(default)]
         mode: Option<RoomMode>,
+        /// Development mode only: the last-N of a room made by this join
+        /// (0: no limit); the server's `--last-n` when absent.
+        #[serde(default)]
+        last_n: Option<usize>,
     },
     /// An SDP offer on the client's publishing connection (first or renegotiation).
     PublishOffer {

@@ -19,6 +19,10 @@ pub struct Room {
     pub mode: RoomMode,
     /// The media worker that hosts this room.
     pub worker: usize,
+    /// Its own last-N, set by the join that made it; `None`: the server's.
+    pub last_n: Option<usize>,
+    /// The room's media policy went to the workers.
+    pub(crate) policy_sent: std::sync::atomic::AtomicBool,
     state: Mutex<RoomState>,
 }
 
@@ -83,6 +87,8 @@ impl Room {
             name: name.to_string(),
             mode,
             worker,
+            last_n: None,
+            policy_sent: Default::default(),
             state: Mutex::new(RoomState::default()),
         }
     }

@@ -140,3 +140,42 @@ async fn pins_are_checked_and_last_n_is_announced() {
     cem.assert_alive().await;
     s.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_room_made_with_its_own_last_n_keeps_it_and_others_keep_the_default() {
+    let s = server(ServerConfig::default()).await;
+    let mut ann = Client::connect(&s).await;
+    ann.join_with(json!({"type": "join", "room": "small", "name": "Ann", "last_n": 1}))
+        .await;
+    publish(&mut ann).await;
+    let mut bob = Client::connect(&s).await;
+    // Only the join that makes the room decides.
+    bob.join_with(json!({"type": "join", "room": "small", "name": "Bob", "last_n": 0}))
+        .await;
+    let (bob_video, _) = publish(&mut bob).await;
+    let mut cem = Client::connect(&s).await;
+    cem.join("small", "Cem").await;
+    let m = cem.recv_type("last_n").await;
+    assert_eq!(m["paused"], json!([bob_video]));
+
+    // Another room on the same server has no limit: nothing is paused.
+    let mut dan = Client::connect(&s).await;
+    dan.join("big", "Dan").await;
+    publish(&mut dan).await;
+    let mut eve = Client::connect(&s).await;
+    eve.join("big", "Eve").await;
+    publish(&mut eve).await;
+    let mut fay = Client::connect(&s).await;
+    fay.join("big", "Fay").await;
+    fay.send(json!({"type": "ping", "req": "later"})).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    fay.send(json!({"type": "ping", "req": "done"})).await;
+    loop {
+        let m = fay.recv().await;
+        assert_ne!(m["type"], "last_n", "no last-N in the big room: {m}");
+        if m["type"] == "pong" && m["req"] == "done" {
+            break;
+        }
+    }
+    s.shutdown().await;
+}

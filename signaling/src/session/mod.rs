@@ -7,6 +7,8 @@
 //! everything it says goes through bounded, non-waiting queues.
 
 mod join;
+
+use join::RoomWish;
 mod media;
 mod room;
 
@@ -182,6 +184,7 @@ impl Session {
                 token,
                 role,
                 mode,
+                last_n,
             } => {
                 if self.joined.is_some() {
                     return Err(SignalError::new(
@@ -189,7 +192,8 @@ impl Session {
                         "this connection has already joined a room; open another to join again",
                     ));
                 }
-                self.join(req, room, name, token, role, mode).await?;
+                self.join(req, room, name, token, role, RoomWish { mode, last_n })
+                    .await?;
                 Ok(None)
             }
             M::Ping { req } => Ok(Some(ServerMessage::Pong { req })),

@@ -127,6 +127,9 @@ pub struct TokenArgs {
     /// meeting or webinar: the mode of the room if this join creates it.
     #[arg(long, value_parser = parse_mode, default_value = "meeting")]
     pub mode: RoomMode,
+    /// The room's last-N if this join creates it (0: no limit); default: the server's.
+    #[arg(long)]
+    pub last_n: Option<usize>,
     /// Seconds until the token expires.
     #[arg(long, default_value_t = 3600)]
     pub ttl_secs: u64,
@@ -145,6 +148,7 @@ impl TokenArgs {
         claims.name = self.name.clone();
         claims.role = Some(self.role);
         claims.mode = Some(self.mode);
+        claims.last_n = self.last_n;
         claims
     }
 }

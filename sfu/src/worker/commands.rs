@@ -52,6 +52,7 @@ impl Worker {
                 reply,
             } => {
                 let _ = reply.send(self.subscribe(participant, track, request, now));
+                self.dynacast_track(track, now);
             }
             Command::SetMuted {
                 participant,
@@ -68,6 +69,7 @@ impl Worker {
                 reply,
             } => {
                 let _ = reply.send(self.pin(participant, track, pinned, now));
+                self.dynacast_track(track, now);
             }
             Command::SetMediaPolicy {
                 room,

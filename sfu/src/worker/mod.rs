@@ -7,6 +7,7 @@
 
 mod allocation;
 mod commands;
+mod dynacasting;
 mod media;
 mod membership;
 mod negotiation;

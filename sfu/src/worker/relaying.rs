@@ -78,11 +78,7 @@ impl Worker {
                 self.observe_relayed_level(&packet, now);
                 self.fan_out(&packet, now);
             }
-            RelayMsg::LayersNeeded { track, need } => {
-                if let Some(d) = self.dynacast.demands.get_mut(&track) {
-                    d.report(from, need);
-                }
-            }
+            RelayMsg::LayersNeeded { track, need } => self.on_layers_needed(from, track, need, now),
             RelayMsg::KeyframeRequest { track, layer } => {
                 if self
                     .tracks

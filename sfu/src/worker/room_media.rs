@@ -1,21 +1,16 @@
 //! What a room forwards as it grows, decided on the housekeeping timer:
-//! last-N video ([`crate::last_n`]), audio of the loudest few
-//! ([`crate::audio_top_n`]) and dynacast ([`crate::dynacast`]); plus pins
-//! and media policies from signaling.
+//! last-N video ([`crate::last_n`]) and audio of the loudest few
+//! ([`crate::audio_top_n`]); plus pins and media policies from signaling.
+//! Dynacast, which follows from both, is in `dynacasting`.
 //!
 //! Nothing here runs per packet, except reading the level of a relayed audio
 //! packet, which allocates nothing.
 
 use std::time::Instant;
 
-use crate::api::{
-    CoreEvent, LayerRequest, MediaKind, MediaPolicy, PublisherLayer, SfuError, TrackSource,
-};
-use crate::dynacast::LayerDemand;
+use crate::api::{CoreEvent, LayerRequest, MediaKind, MediaPolicy, SfuError, TrackSource};
 use crate::ids::{ParticipantId, RoomId, TrackId};
-use crate::layer_selector::{select_layer, LayerView};
-use crate::relay::{RelayMsg, RelayedPacket, WorkerIndex};
-use crate::track::Origin;
+use crate::relay::RelayedPacket;
 
 use super::Worker;
 
@@ -217,137 +212,6 @@ impl Worker {
         }
         if let Some(room) = self.rooms.get_mut(&track.room) {
             room.speaker.observe(packet.track.owner, level, now);
-        }
-    }
-
-    /// On the housekeeping timer: what each video track's subscribers here
-    /// need; publishers here are told which layers to send, other workers
-    /// what this one needs of theirs.
-    pub(super) fn update_dynacast(&mut self, now: Instant) {
-        let mut local: Vec<(TrackId, Option<u8>)> = Vec::new();
-        let mut more: Vec<(TrackId, u8)> = Vec::new();
-        for (id, t) in &self.tracks {
-            if t.info.kind != MediaKind::Video {
-                continue;
-            }
-            let last_n = self.rooms.get(&t.room).map(|r| &r.last_n);
-            let mut all_on = [LayerView::default(); 3];
-            for (view, state) in all_on.iter_mut().zip(&t.layers) {
-                *view = LayerView {
-                    active: true,
-                    width: state.width,
-                    height: state.height,
-                };
-            }
-            let mut need: Option<u8> = None;
-            for sub in &t.subscribers {
-                let Some(dt) = self
-                    .participants
-                    .get(sub)
-                    .and_then(|p| p.downtracks.get(id))
-                else {
-                    continue;
-                };
-                if last_n.is_some_and(|l| !l.admits(*sub, id.owner, t.info.source, dt.pinned)) {
-                    continue;
-                }
-                need = need.max(select_layer(dt.request, &all_on[..t.layer_count()]));
-            }
-            match t.origin {
-                Origin::Local { .. } => local.push((*id, need)),
-                Origin::Remote { worker } => {
-                    let reported = self.dynacast.reported.get(id).copied();
-                    if reported != Some(need) {
-                        if let (Some(n), true) = (need, need > reported.flatten()) {
-                            more.push((*id, n));
-                        }
-                        self.dynacast.reported.insert(*id, need);
-                        let msg = RelayMsg::LayersNeeded { track: *id, need };
-                        self.relay_outbox.push((worker, msg));
-                    }
-                }
-            }
-        }
-        let mut resumed: Vec<TrackId> = Vec::new();
-        for (id, need) in more {
-            // Layers that flowed and stopped were probably paused by the
-            // origin's dynacast, which resumes them now: expect them, so that
-            // the first layer back does not pull the targets down to it.
-            let Some(t) = self.tracks.get_mut(&id) else {
-                continue;
-            };
-            let mut expected = false;
-            for state in t.layers.iter_mut().take(usize::from(need) + 1) {
-                if state.last_packet.is_some_and(|at| {
-                    now.saturating_duration_since(at) >= crate::track::LAYER_TIMEOUT
-                }) {
-                    state.last_packet = Some(now);
-                    expected = true;
-                }
-            }
-            if expected {
-                resumed.push(id);
-            }
-        }
-        let tracks = &self.tracks;
-        self.dynacast.reported.retain(|t, _| tracks.contains_key(t));
-        self.dynacast.demands.retain(|t, _| tracks.contains_key(t));
-        for (id, need) in local {
-            let enabled = self
-                .tracks
-                .get(&id)
-                .is_some_and(|t| self.media_policy(t.room).dynacast);
-            let Some(t) = self.tracks.get_mut(&id) else {
-                continue;
-            };
-            let count = t.layer_count();
-            let demand = self
-                .dynacast
-                .demands
-                .entry(id)
-                .or_insert_with(|| LayerDemand::new(count, now));
-            let before = demand.sending();
-            let Some(mask) = demand.decide(count, need, enabled, now) else {
-                continue;
-            };
-            for (l, state) in t.layers.iter_mut().enumerate().take(count) {
-                let (was, is) = (before & (1 << l) != 0, mask & (1 << l) != 0);
-                if was && !is {
-                    // Stopped on purpose: not a layer that failed, and not
-                    // one to forward from while it drains.
-                    state.last_packet = None;
-                } else if !was && is {
-                    // Expected back: targets move to it now (and ask for its
-                    // keyframe) rather than follow the first layer to return.
-                    state.last_packet = Some(now);
-                }
-            }
-            if mask & !before != 0 {
-                resumed.push(id);
-            }
-            let layers = (0..count)
-                .map(|l| PublisherLayer {
-                    rid: t.rid_of(l as u8).map(|r| r.to_string()),
-                    active: mask & (1 << l) != 0,
-                })
-                .collect();
-            self.emit(CoreEvent::PublisherLayers {
-                participant: id.owner,
-                track: id,
-                layers,
-            });
-        }
-        for track in resumed {
-            self.reselect_layers(track, now);
-        }
-    }
-
-    /// Another worker left a room: its subscribers need nothing any more.
-    pub(super) fn forget_worker_needs(&mut self, room: RoomId, worker: WorkerIndex) {
-        for (track, demand) in self.dynacast.demands.iter_mut() {
-            if self.tracks.get(track).is_some_and(|t| t.room == room) {
-                demand.forget(worker);
-            }
         }
     }
 }

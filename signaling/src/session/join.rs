@@ -189,7 +189,10 @@ impl Session {
         let Some(last_n) = room.last_n else {
             return Ok(());
         };
-        if room.policy_sent.swap(true, std::sync::atomic::Ordering::AcqRel) {
+        if room
+            .policy_sent
+            .swap(true, std::sync::atomic::Ordering::AcqRel)
+        {
             return Ok(());
         }
         let policy = MediaPolicy {

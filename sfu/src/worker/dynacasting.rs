@@ -168,12 +168,22 @@ impl Worker {
         need: Option<u8>,
         now: Instant,
     ) {
-        if let Some(d) = self.dynacast.demands.get_mut(&id) {
-            d.report(from, need);
-            // Reports come only on changes: a layer asked for resumes now,
-            // not at the next sweep.
-            self.dynacast_track(id, now);
+        let Some(t) = self.tracks.get(&id) else {
+            return;
+        };
+        if !matches!(t.origin, Origin::Local { .. }) || t.info.kind != MediaKind::Video {
+            return;
         }
+        // The report may come before this worker's first sweep of the track.
+        let count = t.layer_count();
+        self.dynacast
+            .demands
+            .entry(id)
+            .or_insert_with(|| LayerDemand::new(count, now))
+            .report(from, need);
+        // Reports come only on changes: a layer asked for resumes now, not at
+        // the next sweep.
+        self.dynacast_track(id, now);
     }
 
     /// Another worker left a room: its subscribers need nothing any more.

@@ -251,6 +251,8 @@ async function joinRoom() {
     token: app.params.get('token') || undefined,
     role: app.params.get('role') || undefined,
     mode: app.params.get('mode') || undefined,
+    // Development mode: the last-N of a room this join makes (?last_n=4).
+    lastN: app.params.has('last_n') ? Number(app.params.get('last_n')) : undefined,
     videoCodec: $('codec-select').value,
   });
   app.client = client;

@@ -75,6 +75,7 @@ export class RelaisClient extends EventTarget {
    * @param {string} [options.token]  access token (servers with a secret)
    * @param {string} [options.role]   development mode only
    * @param {string} [options.mode]   development mode only: meeting|webinar
+   * @param {number} [options.lastN]  development mode only: last-N of a room this join makes
    * @param {string} [options.videoCodec] 'VP8' (default) or 'H264'
    */
   constructor(options) {
@@ -119,12 +120,13 @@ export class RelaisClient extends EventTarget {
     sig.addEventListener('message', (ev) => this.onServerMessage(ev.detail));
     sig.addEventListener('close', () => this.onSignalingClosed(sig));
     await sig.open();
-    const { room, name, token, role, mode } = this.options;
+    const { room, name, token, role, mode, lastN } = this.options;
     const join = { type: 'join', room };
     if (name) join.name = name;
     if (token) join.token = token;
     if (role) join.role = role;
     if (mode) join.mode = mode;
+    if (lastN != null) join.last_n = lastN;
     let joined;
     try {
       joined = await sig.request(join);

@@ -87,7 +87,9 @@ pub struct Worker {
     room_workers: HashMap<RoomId, Vec<WorkerIndex>>,
     events: mpsc::UnboundedSender<CoreEvent>,
     metrics: Arc<WorkerMetrics>,
-    /// Last-N, audio top-N and dynacast: the default, and rooms' own.
+    /// Last-N, audio top-N and dynacast: the default, and rooms' own (kept
+    /// for the life of the worker: a room id is never reused, and a room
+    /// may come back here after its last local member left).
     media_policy: MediaPolicy,
     room_policies: HashMap<RoomId, MediaPolicy>,
     dynacast: Dynacast,

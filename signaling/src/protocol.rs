@@ -12,6 +12,12 @@ pub const PROTOCOL_VERSION: u32 = 1;
 /// Largest text message the server accepts, in bytes.
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
 
+/// Largest `publish_offer` or `subscribe_answer`, in bytes. Their SDP grows
+/// with every track of the room (a browser's answer takes about 2 KB per
+/// media line, two lines per participant), so a 100-person meeting needs
+/// far more than [`MAX_MESSAGE_BYTES`].
+pub const MAX_SDP_MESSAGE_BYTES: usize = 512 * 1024;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RoomMode {

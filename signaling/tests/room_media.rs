@@ -179,3 +179,27 @@ async fn a_room_made_with_its_own_last_n_keeps_it_and_others_keep_the_default() 
     }
     s.shutdown().await;
 }
+
+#[tokio::test]
+async fn sdp_messages_may_be_larger_than_others_for_big_rooms() {
+    let s = server(ServerConfig::default()).await;
+    let mut c = Client::connect(&s).await;
+    c.join("big-sdp", "Ann").await;
+    // A 200 KiB answer (a room of about 50 publishers) is not too large: it
+    // reaches the core, which has no offer waiting.
+    let sdp = format!("v=0\r\n{}", "a=x\r\n".repeat(40 * 1024));
+    c.send(json!({"type": "subscribe_answer", "req": "a", "sdp": sdp}))
+        .await;
+    let e = c.expect_error("bad_sdp").await;
+    assert_eq!(e["req"], "a");
+    // Other messages keep the 64 KiB limit, and SDP messages a 512 KiB one.
+    c.send(json!({"type": "chat", "text": "x".repeat(200 * 1024)}))
+        .await;
+    c.expect_error("message_too_large").await;
+    let sdp = "x".repeat(520 * 1024);
+    c.send(json!({"type": "publish_offer", "sdp": sdp})).await;
+    let e = c.expect_error("message_too_large").await;
+    assert!(e["message"].as_str().unwrap().contains("524288"), "{e}");
+    c.assert_alive().await;
+    s.shutdown().await;
+}

@@ -251,6 +251,8 @@ async function joinRoom() {
     token: app.params.get('token') || undefined,
     role: app.params.get('role') || undefined,
     mode: app.params.get('mode') || undefined,
+    // Development mode: the last-N of a room this join makes (?last_n=4).
+    lastN: app.params.has('last_n') ? Number(app.params.get('last_n')) : undefined,
     videoCodec: $('codec-select').value,
   });
   app.client = client;
@@ -358,6 +360,9 @@ function wireClient(client) {
     const tr = client.tracks.get(detail.trackId);
     if (tr) renderParticipantTile(tr.participant_id);
   });
+  client.addEventListener('lastn', () => {
+    for (const p of client.participants.values()) renderParticipantTile(p.id);
+  });
   client.addEventListener('speaker', ({ detail }) => {
     app.speaker = detail.participantId;
     for (const [key, el] of app.tiles) {
@@ -419,7 +424,8 @@ function makeTile(key, { name, local = false, screen = false }) {
     <div class="avatar" aria-hidden="true"><span></span></div>
     <span class="hand" aria-hidden="true" hidden></span>
     <div class="label"><span class="mic-off" hidden></span><span class="name"></span></div>
-    <div class="quality" role="img" hidden><i></i><i></i><i></i></div>`;
+    <div class="quality" role="img" hidden><i></i><i></i><i></i></div>
+    <button class="pin" type="button" hidden></button>`;
   el.querySelector('.mic-off').innerHTML = icon('micOff');
   el.querySelector('.hand').innerHTML = icon('hand');
   app.tiles.set(key, el);
@@ -483,7 +489,27 @@ function renderParticipantTile(pid) {
   el.querySelector('.mic-off').hidden = !!(mic && !mic.muted);
   el.querySelector('.hand').hidden = !p.hand_raised;
   el.classList.toggle('speaking', app.speaker === pid);
+  renderPin(el, pid, cam);
   layoutStage();
+}
+
+/** Last-N and pinning of a remote participant's camera on its tile. */
+function renderPin(el, pid, cam) {
+  const c = app.client;
+  const paused = !!cam && c.isLastNPaused(cam.id);
+  el.classList.toggle('last-n', paused);
+  el.title = paused ? t.lastNPaused : '';
+  const btn = el.querySelector('.pin');
+  btn.hidden = !cam;
+  if (!cam) return;
+  const pinned = c.pinned.has(cam.id);
+  btn.textContent = pinned ? t.unpin : t.pin;
+  btn.setAttribute('aria-pressed', String(pinned));
+  btn.onclick = () => {
+    c.pin(cam.id, !pinned)
+      .then(() => renderParticipantTile(pid))
+      .catch((e) => toast(errorText(e), 'error'));
+  };
 }
 
 function attachRemoteTrack(track) {

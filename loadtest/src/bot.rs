@@ -172,6 +172,7 @@ impl Bot {
                 token: opts.token.clone(),
                 role: opts.role,
                 mode: opts.mode,
+                last_n: None,
             })
             .await?;
         let joined = loop {
@@ -819,6 +820,12 @@ impl BotTask {
                         }
                     }
                     Err(e) => tracing::warn!(error = %e, "cannot answer the server's offer"),
+                }
+                false
+            }
+            ServerMessage::PublisherLayers { track_id, layers } => {
+                if let Some(p) = self.publisher.as_mut() {
+                    p.set_layers(&track_id, &layers);
                 }
                 false
             }

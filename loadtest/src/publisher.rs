@@ -2,11 +2,13 @@
 //! the synthetic media into str0m and answers keyframe requests.
 //!
 //! Sending a frame builds each packet in one scratch buffer; nothing else is
-//! allocated per packet.
+//! allocated per packet. Like a browser, a bot honours dynacast: it stops
+//! the simulcast layers the server says nobody needs (`publisher_layers`) and
+//! resumes them with a keyframe.
 
 use std::time::{Duration, Instant};
 
-use relais_signaling::protocol::{MidSource, MidTrack};
+use relais_signaling::protocol::{MidSource, MidTrack, PublisherLayer};
 use str0m::change::{SdpAnswer, SdpPendingOffer};
 use str0m::format::Codec;
 use str0m::media::{Direction, MediaKind, Mid, Pt, Rid, Simulcast, SimulcastLayer};
@@ -44,6 +46,10 @@ pub struct PublisherStats {
     pub rtx: [bool; 3],
     /// Datagrams the socket refused.
     pub send_drops: u64,
+    /// Layers paused now at the server's request (dynacast).
+    pub paused: [bool; 3],
+    /// `publisher_layers` messages applied.
+    pub layer_changes: u64,
 }
 
 /// The track ids a publish got.
@@ -57,6 +63,8 @@ struct VideoTrack {
     mid: Mid,
     track_id: Option<String>,
     layers: Vec<(Option<Rid>, VideoLayerSource)>,
+    /// Layers the server wants sent (bit `i`: layer `i`).
+    sending: u8,
     interval: Duration,
     start: Instant,
     next_tick: u64,
@@ -220,6 +228,7 @@ impl Publisher {
                 mid,
                 track_id: published.video.clone(),
                 layers,
+                sending: 0b111,
                 interval: v.frame_interval(),
                 start: now,
                 next_tick: 0,
@@ -246,6 +255,40 @@ impl Publisher {
         self.audio
             .retain(|a| a.track_id.as_deref() != Some(track_id));
         self.video.len() + self.audio.len() < before
+    }
+
+    /// Dynacast: send only the layers the server marks active; a layer
+    /// that resumes starts with a keyframe. False when no video track has that id.
+    pub fn set_layers(&mut self, track_id: &str, layers: &[PublisherLayer]) -> bool {
+        let Some(track) = self
+            .video
+            .iter_mut()
+            .find(|v| v.track_id.as_deref() == Some(track_id))
+        else {
+            return false;
+        };
+        let before = track.sending;
+        for (i, (rid, source)) in track.layers.iter_mut().enumerate() {
+            let rid = *rid;
+            let wish = layers.iter().find(|l| match (&l.rid, rid) {
+                (Some(a), Some(b)) => a.as_str() == &*b,
+                (None, None) => true,
+                _ => false,
+            });
+            let Some(wish) = wish else { continue };
+            let bit = 1 << i;
+            if wish.active {
+                track.sending |= bit;
+                if before & bit == 0 {
+                    source.request_keyframe();
+                }
+            } else {
+                track.sending &= !bit;
+            }
+            self.stats.paused[i] = !wish.active;
+        }
+        self.stats.layer_changes += 1;
+        true
     }
 
     /// Drain the connection; returns its next timeout.
@@ -327,7 +370,10 @@ impl Publisher {
         } = self;
         let track = &mut video[track];
         let rtc = peer.rtc.as_mut().expect("a publisher has a connection");
-        for (rid, source) in track.layers.iter_mut() {
+        for (i, (rid, source)) in track.layers.iter_mut().enumerate() {
+            if track.sending & (1 << i) == 0 {
+                continue; // paused by dynacast
+            }
             let mut api = rtc.direct_api();
             let Some(tx) = api.stream_tx_by_mid(track.mid, *rid) else {
                 continue;

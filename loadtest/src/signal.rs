@@ -146,6 +146,7 @@ pub fn set_req(msg: &mut ClientMessage, id: String) {
         | ClientMessage::PublishOffer { req, .. }
         | ClientMessage::SubscribeAnswer { req, .. }
         | ClientMessage::Subscribe { req, .. }
+        | ClientMessage::Pin { req, .. }
         | ClientMessage::Mute { req, .. }
         | ClientMessage::Unpublish { req, .. }
         | ClientMessage::Chat { req, .. }

@@ -97,6 +97,7 @@ async fn every_bad_input_gets_its_error_while_the_stream_flows() {
                 token: None,
                 role: None,
                 mode: None,
+                last_n: None,
             })
             .await,
     );

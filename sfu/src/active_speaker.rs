@@ -25,6 +25,8 @@ const PACKET_TIME: Duration = Duration::from_millis(20);
 struct Candidate {
     who: ParticipantId,
     score: f32,
+    /// Smoothed loudness, 0 (silence, -127 dBov) to 127 (0 dBov).
+    loudness: f32,
     updated: Instant,
 }
 
@@ -49,6 +51,7 @@ impl SpeakerDetector {
                 self.candidates.push(Candidate {
                     who,
                     score: 0.0,
+                    loudness: 0.0,
                     updated: now,
                 });
                 self.candidates.last_mut().expect("just pushed")
@@ -61,7 +64,28 @@ impl SpeakerDetector {
             } else {
                 0.0
             };
+        let loudness = f32::from(level_dbov.clamp(-127, 0)) + 127.0;
+        c.loudness = c.loudness * DECAY_PER_PACKET + loudness * (1.0 - DECAY_PER_PACKET);
         c.updated = now;
+    }
+
+    /// Whether `who` sends audio levels (so that it can be ranked).
+    pub fn knows(&self, who: ParticipantId) -> bool {
+        self.candidates.iter().any(|c| c.who == who)
+    }
+
+    /// Everyone with a level, the most active first (share of speech, then
+    /// loudness), into `out`. For the audio top-N, on a timer.
+    pub fn ranking(&self, out: &mut Vec<(ParticipantId, f32)>) {
+        out.clear();
+        let mut ranked: Vec<&Candidate> = self.candidates.iter().collect();
+        ranked.sort_by(|a, b| {
+            b.score
+                .total_cmp(&a.score)
+                .then(b.loudness.total_cmp(&a.loudness))
+                .then(a.who.cmp(&b.who))
+        });
+        out.extend(ranked.iter().map(|c| (c.who, c.score)));
     }
 
     /// Forget a participant. Returns true when it was the speaker.
@@ -116,6 +140,7 @@ fn decay(c: &mut Candidate, now: Instant) {
     if gap > PACKET_TIME * 3 {
         let missed = (gap.as_millis() / PACKET_TIME.as_millis()) as i32;
         c.score *= DECAY_PER_PACKET.powi(missed);
+        c.loudness *= DECAY_PER_PACKET.powi(missed);
         c.updated = now;
     }
 }

@@ -176,6 +176,22 @@ pub enum Command {
         muted: bool,
         reply: Reply<Result<(), SfuError>>,
     },
+    /// Pin (or unpin) one remote video track: it is received whatever
+    /// last-N says, at the priority of pinned tiles.
+    Pin {
+        participant: ParticipantId,
+        track: TrackId,
+        pinned: bool,
+        reply: Reply<Result<(), SfuError>>,
+    },
+    /// Set the media policy (last-N, audio top-N, dynacast) of one room, or
+    /// the default of every room without one (`room: None`). Sent to every
+    /// worker, since a room may span several.
+    SetMediaPolicy {
+        room: Option<RoomId>,
+        policy: MediaPolicy,
+        reply: Reply<()>,
+    },
     /// Stop publishing one track.
     Unpublish {
         participant: ParticipantId,
@@ -200,8 +216,11 @@ impl Command {
             | Command::SubscriberAnswer { participant, .. }
             | Command::Subscribe { participant, .. }
             | Command::SetMuted { participant, .. }
+            | Command::Pin { participant, .. }
             | Command::Unpublish { participant, .. } => Some(*participant),
-            Command::Inspect { .. } | Command::Shutdown { .. } => None,
+            Command::Inspect { .. } | Command::Shutdown { .. } | Command::SetMediaPolicy { .. } => {
+                None
+            }
         }
     }
 }
@@ -246,6 +265,20 @@ pub enum CoreEvent {
         room: RoomId,
         participant: Option<ParticipantId>,
     },
+    /// The video tracks that last-N keeps from a subscriber changed: these
+    /// are paused for it (the others flow as the allocator decides).
+    LastN {
+        participant: ParticipantId,
+        paused: Vec<TrackId>,
+    },
+    /// Dynacast: which simulcast layers of a published track someone needs.
+    /// The publisher should stop sending the inactive ones and resume (with a
+    /// keyframe) the active ones.
+    PublisherLayers {
+        participant: ParticipantId,
+        track: TrackId,
+        layers: Vec<PublisherLayer>,
+    },
     /// The layer a subscriber actually receives changed.
     LayerSwitched {
         participant: ParticipantId,
@@ -253,6 +286,14 @@ pub enum CoreEvent {
         /// `None`: paused.
         layer: Option<u8>,
     },
+}
+
+/// One layer of a published track and whether the publisher should send it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublisherLayer {
+    /// The simulcast rid; `None` for a track without simulcast.
+    pub rid: Option<String>,
+    pub active: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -294,6 +335,34 @@ pub struct SfuConfig {
     pub command_queue: usize,
     /// Send datagrams in batches (`sendmmsg`) rather than one system call each.
     pub batch_sends: bool,
+    /// The media policy of rooms that have none of their own.
+    pub media: MediaPolicy,
+}
+
+/// What a room forwards when it grows: last-N video, audio of the loudest
+/// few, and dynacast. Decided on timers, never per packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MediaPolicy {
+    /// Each subscriber receives camera video of only the `last_n` most recent
+    /// speakers (plus pinned tracks and screen shares); 0: everyone's.
+    pub last_n: usize,
+    /// In a room with more than `audio_top_n_above` audio publishers, forward
+    /// audio of only the `audio_top_n` loudest; 0: all audio.
+    pub audio_top_n: usize,
+    pub audio_top_n_above: usize,
+    /// Pause simulcast layers that no subscriber needs at the publisher.
+    pub dynacast: bool,
+}
+
+impl Default for MediaPolicy {
+    fn default() -> Self {
+        MediaPolicy {
+            last_n: 0,
+            audio_top_n: 3,
+            audio_top_n_above: 20,
+            dynacast: true,
+        }
+    }
 }
 
 impl Default for SfuConfig {
@@ -306,6 +375,7 @@ impl Default for SfuConfig {
             max_tracks_per_participant: 8,
             command_queue: 1024,
             batch_sends: true,
+            media: MediaPolicy::default(),
         }
     }
 }

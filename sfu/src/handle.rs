@@ -84,6 +84,14 @@ impl Sfu {
         let mut workers = Vec::with_capacity(count);
         for ((index, prepared), (_, inbox)) in prepared.into_iter().enumerate().zip(queues) {
             let (commands_tx, commands_rx) = mpsc::channel(config.command_queue.max(1));
+            // The default media policy is the first command each worker sees
+            // (the queue is new, so it has room).
+            let (reply, _) = oneshot::channel();
+            let _ = commands_tx.try_send(Command::SetMediaPolicy {
+                room: None,
+                policy: config.media,
+                reply,
+            });
             let metrics = Arc::new(WorkerMetrics::default());
             let waker = prepared.waker.clone();
             let media_addr = prepared.bound;

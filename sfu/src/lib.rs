@@ -12,12 +12,15 @@
 pub mod active_speaker;
 pub mod allocator;
 pub mod api;
+pub mod audio_top_n;
 pub mod bitrate;
 pub mod codec;
+pub mod dynacast;
 pub mod forwarder;
 pub mod handle;
 pub mod ids;
 pub mod keyframe_throttle;
+pub mod last_n;
 pub mod layer_selector;
 pub mod metrics;
 mod participant;

@@ -72,6 +72,8 @@ pub struct Downtrack {
     /// type for the same codec.
     pub pt: Option<(Pt, Pt)>,
     pub request: LayerRequest,
+    /// Pinned by the subscriber: received whatever last-N says.
+    pub pinned: bool,
     pub forwarder: Forwarder,
     /// The SSRC str0m sends this line with, once looked up by mid.
     pub tx_ssrc: Option<Ssrc>,

@@ -72,6 +72,12 @@ pub enum RelayMsg {
         muted: bool,
     },
     Packet(RelayedPacket),
+    /// Dynacast: the highest layer of a track the sender's subscribers need
+    /// (`None`: none), sent to the origin worker when it changes.
+    LayersNeeded {
+        track: TrackId,
+        need: Option<u8>,
+    },
     /// Ask the origin worker for a keyframe of one layer.
     KeyframeRequest {
         track: TrackId,

@@ -46,6 +46,9 @@ pub struct Track {
     pub layers: [LayerState; 3],
     pub subscribers: Vec<ParticipantId>,
     pub throttle: KeyframeThrottle,
+    /// Audio top-N: not among the loudest of a large room, so not forwarded
+    /// (set on the housekeeping timer, read per packet).
+    pub silenced: bool,
 }
 
 impl Track {

@@ -30,6 +30,10 @@ pub struct Claims {
     /// Mode of the room, if this join creates it; `meeting` when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<RoomMode>,
+    /// Last-N of the room, if this join creates it (0: no limit); the
+    /// server's `--last-n` when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_n: Option<usize>,
     /// Expiry, seconds since the Unix epoch.
     pub exp: u64,
 }
@@ -43,6 +47,7 @@ impl Claims {
             name: None,
             role: None,
             mode: None,
+            last_n: None,
             exp: unix_now().saturating_add(ttl.as_secs()),
         }
     }

@@ -5,6 +5,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use relais_sfu::MediaPolicy;
 
 use crate::auth::Claims;
 use crate::config::{default_workers, ServerConfig};
@@ -67,6 +68,20 @@ pub struct ServeArgs {
     /// datagrams). `false` sends each datagram with its own call.
     #[arg(long, env = "RELAIS_BATCH_SENDS", default_value_t = true, action = clap::ArgAction::Set)]
     pub batch_sends: bool,
+    /// Last-N: each participant receives camera video of only the N most
+    /// recent speakers (plus pinned tracks and screen shares). 0: everyone's.
+    #[arg(long, env = "RELAIS_LAST_N", default_value_t = 0)]
+    pub last_n: usize,
+    /// Audio top-N: in rooms with more than --audio-top-n-above audio
+    /// publishers, forward audio of only the N loudest. 0: all audio.
+    #[arg(long, env = "RELAIS_AUDIO_TOP_N", default_value_t = 3)]
+    pub audio_top_n: usize,
+    /// Audio publishers a room must exceed before audio top-N applies.
+    #[arg(long, env = "RELAIS_AUDIO_TOP_N_ABOVE", default_value_t = 20)]
+    pub audio_top_n_above: usize,
+    /// Dynacast: ask publishers to pause simulcast layers nobody receives.
+    #[arg(long, env = "RELAIS_DYNACAST", default_value_t = true, action = clap::ArgAction::Set)]
+    pub dynacast: bool,
     /// Log filter in RUST_LOG syntax, for example `info` or `relais_sfu=debug,info`.
     #[arg(long, env = "RELAIS_LOG")]
     pub log: Option<String>,
@@ -85,6 +100,12 @@ impl ServeArgs {
             max_messages_per_sec: self.max_messages_per_sec,
             room_grace: Duration::from_secs(self.room_grace_secs),
             batch_sends: self.batch_sends,
+            media: MediaPolicy {
+                last_n: self.last_n,
+                audio_top_n: self.audio_top_n,
+                audio_top_n_above: self.audio_top_n_above,
+                dynacast: self.dynacast,
+            },
         }
     }
 }
@@ -106,6 +127,9 @@ pub struct TokenArgs {
     /// meeting or webinar: the mode of the room if this join creates it.
     #[arg(long, value_parser = parse_mode, default_value = "meeting")]
     pub mode: RoomMode,
+    /// The room's last-N if this join creates it (0: no limit); default: the server's.
+    #[arg(long)]
+    pub last_n: Option<usize>,
     /// Seconds until the token expires.
     #[arg(long, default_value_t = 3600)]
     pub ttl_secs: u64,
@@ -124,6 +148,7 @@ impl TokenArgs {
         claims.name = self.name.clone();
         claims.role = Some(self.role);
         claims.mode = Some(self.mode);
+        claims.last_n = self.last_n;
         claims
     }
 }

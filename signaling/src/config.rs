@@ -4,7 +4,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::time::Duration;
 
-use relais_sfu::SfuConfig;
+use relais_sfu::{MediaPolicy, SfuConfig};
 
 /// Settings of one server. `Default` suits in-process tests: an ephemeral
 /// HTTP port, ephemeral media ports, one worker, no secret.
@@ -27,6 +27,8 @@ pub struct ServerConfig {
     pub room_grace: Duration,
     /// Media workers send datagrams in batches (`sendmmsg`).
     pub batch_sends: bool,
+    /// Last-N, audio top-N and dynacast of every room.
+    pub media: MediaPolicy,
 }
 
 impl Default for ServerConfig {
@@ -42,6 +44,7 @@ impl Default for ServerConfig {
             max_messages_per_sec: 50,
             room_grace: Duration::from_secs(30),
             batch_sends: true,
+            media: MediaPolicy::default(),
         }
     }
 }
@@ -67,6 +70,7 @@ impl ServerConfig {
             public_ip: self.advertised_ip(),
             max_tracks_per_participant: self.max_tracks,
             batch_sends: self.batch_sends,
+            media: self.media,
             ..SfuConfig::default()
         }
     }

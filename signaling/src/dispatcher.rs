@@ -8,7 +8,7 @@ use relais_sfu::{CoreEvent, ParticipantId};
 use tokio::sync::mpsc;
 
 use crate::convert::track_from_core;
-use crate::protocol::{MidTrack, ServerMessage};
+use crate::protocol::{MidTrack, PublisherLayer, ServerMessage};
 use crate::state::AppState;
 
 pub async fn run(state: Arc<AppState>, mut events: mpsc::UnboundedReceiver<CoreEvent>) {
@@ -83,7 +83,11 @@ pub fn route(state: &Arc<AppState>, event: CoreEvent) {
             },
         ),
         CoreEvent::ActiveSpeaker { room, participant } => {
-            if let Some(room) = state.registry.room_by_id(room) {
+            if let Some(room) = state
+                .registry
+                .room_by_id(room)
+                .filter(|r| r.set_speaker(participant))
+            {
                 let participant_id = participant.map(|p| p.to_string());
                 room.broadcast(&ServerMessage::ActiveSpeaker { participant_id }, None);
             }
@@ -98,6 +102,34 @@ pub fn route(state: &Arc<AppState>, event: CoreEvent) {
             &ServerMessage::LayerChanged {
                 track_id: track.to_string(),
                 layer,
+            },
+        ),
+        CoreEvent::LastN {
+            participant,
+            paused,
+        } => send_to(
+            state,
+            participant,
+            &ServerMessage::LastN {
+                paused: paused.iter().map(ToString::to_string).collect(),
+            },
+        ),
+        CoreEvent::PublisherLayers {
+            participant,
+            track,
+            layers,
+        } => send_to(
+            state,
+            participant,
+            &ServerMessage::PublisherLayers {
+                track_id: track.to_string(),
+                layers: layers
+                    .into_iter()
+                    .map(|l| PublisherLayer {
+                        rid: l.rid,
+                        active: l.active,
+                    })
+                    .collect(),
             },
         ),
         CoreEvent::ParticipantFailed {

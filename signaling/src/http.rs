@@ -10,12 +10,12 @@ use axum::routing::{get, post};
 use axum::Router;
 use rust_embed::Embed;
 
-use crate::protocol::MAX_MESSAGE_BYTES;
+use crate::protocol::MAX_SDP_MESSAGE_BYTES;
 use crate::state::AppState;
 
 /// The socket accepts somewhat more than the protocol limit, so a message
 /// just over it gets a `message_too_large` reply instead of a dropped socket.
-pub const SOCKET_MESSAGE_LIMIT: usize = MAX_MESSAGE_BYTES + 64 * 1024;
+pub const SOCKET_MESSAGE_LIMIT: usize = MAX_SDP_MESSAGE_BYTES + 64 * 1024;
 
 #[derive(Embed)]
 #[folder = "../web-client/"]

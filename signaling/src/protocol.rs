@@ -12,6 +12,12 @@ pub const PROTOCOL_VERSION: u32 = 1;
 /// Largest text message the server accepts, in bytes.
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
 
+/// Largest `publish_offer` or `subscribe_answer`, in bytes. Their SDP grows
+/// with every track of the room (a browser's answer takes about 2 KB per
+/// media line, two lines per participant), so a 100-person meeting needs
+/// far more than [`MAX_MESSAGE_BYTES`].
+pub const MAX_SDP_MESSAGE_BYTES: usize = 512 * 1024;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RoomMode {
@@ -114,6 +120,10 @@ pub enum ClientMessage {
         /// Development mode only: the mode of a room made by this join.
         #[serde(default)]
         mode: Option<RoomMode>,
+        /// Development mode only: the last-N of a room made by this join
+        /// (0: no limit); the server's `--last-n` when absent.
+        #[serde(default)]
+        last_n: Option<usize>,
     },
     /// An SDP offer on the client's publishing connection (first or renegotiation).
     PublishOffer {
@@ -140,6 +150,15 @@ pub enum ClientMessage {
         max_width: Option<u32>,
         #[serde(default)]
         max_height: Option<u32>,
+    },
+    /// Pin (or unpin) a remote video track: it is received whatever last-N
+    /// says, and gets bandwidth before unpinned tiles.
+    Pin {
+        #[serde(default)]
+        req: Option<String>,
+        track_id: String,
+        #[serde(default = "yes")]
+        pinned: bool,
     },
     /// Mute or unmute one of one's own tracks.
     Mute {
@@ -191,6 +210,18 @@ pub enum ClientMessage {
         #[serde(default)]
         req: Option<String>,
     },
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// One simulcast layer of a published track and whether to send it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublisherLayer {
+    /// The simulcast rid (`q`, `h`, `f`); `null` without simulcast.
+    pub rid: Option<String>,
+    pub active: bool,
 }
 
 /// Messages from the server.
@@ -247,6 +278,18 @@ pub enum ServerMessage {
     /// The room's dominant speaker changed (`null`: the speaker left).
     ActiveSpeaker {
         participant_id: Option<String>,
+    },
+    /// Last-N: the remote video tracks this client does not receive now
+    /// because their owners are not among the room's most recent speakers
+    /// (the full list each time; empty when all flow).
+    LastN {
+        paused: Vec<String>,
+    },
+    /// Dynacast: which layers of one of this client's own tracks someone
+    /// needs; stop sending the inactive ones, resume the active ones.
+    PublisherLayers {
+        track_id: String,
+        layers: Vec<PublisherLayer>,
     },
     /// The layer this client receives of a track changed (`null`: paused).
     LayerChanged {

@@ -13,6 +13,20 @@ use std::sync::Arc;
 use dashmap::DashMap;
 use relais_sfu::{ParticipantId, RoomId, TrackId};
 
+/// How the join that makes a room wants it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NewRoom {
+    pub mode: RoomMode,
+    /// Its own last-N; `None`: the server's.
+    pub last_n: Option<usize>,
+}
+
+impl From<RoomMode> for NewRoom {
+    fn from(mode: RoomMode) -> Self {
+        NewRoom { mode, last_n: None }
+    }
+}
+
 use crate::error::SignalError;
 use crate::outbox::{encode, Outbound, Outbox};
 use crate::protocol::{ErrorCode, ParticipantInfo, Role, RoomMode, ServerMessage, TrackInfo};
@@ -106,34 +120,37 @@ impl Registry {
             .unwrap_or(0)
     }
 
-    fn new_room(&self, name: &str, mode: RoomMode) -> Arc<Room> {
-        let room = Arc::new(Room::new(
+    fn new_room(&self, name: &str, spec: NewRoom) -> Arc<Room> {
+        let mut room = Room::new(
             RoomId(self.next_room.fetch_add(1, Ordering::Relaxed)),
             name,
-            mode,
+            spec.mode,
             self.least_loaded_worker(),
-        ));
+        );
+        room.last_n = spec.last_n;
+        let room = Arc::new(room);
         self.by_id.insert(room.id, room.clone());
         room
     }
 
-    /// Take a place in room `name`, making it (in `mode`) if it does not
-    /// exist. Without a role given, a member is a `participant` in a meeting;
+    /// Take a place in room `name`, making it (in `mode`, with its own
+    /// last-N if given) if it does not exist. Without a role given, a member is a `participant` in a meeting;
     /// in a webinar the first member becomes `host`, the others `attendee`.
     /// Until [`Registry::complete_join`], messages to the new member wait.
     pub fn reserve(
         &self,
         name: &str,
-        mode: RoomMode,
+        spec: impl Into<NewRoom>,
         id: ParticipantId,
         new: NewMember,
         max_participants: usize,
     ) -> Result<Reservation, SignalError> {
+        let spec = spec.into();
         loop {
             let room = self
                 .rooms
                 .entry(name.to_string())
-                .or_insert_with(|| self.new_room(name, mode))
+                .or_insert_with(|| self.new_room(name, spec))
                 .clone();
             let mut st = room.lock();
             if st.closed {

@@ -19,6 +19,10 @@ pub struct Room {
     pub mode: RoomMode,
     /// The media worker that hosts this room.
     pub worker: usize,
+    /// Its own last-N, set by the join that made it; `None`: the server's.
+    pub last_n: Option<usize>,
+    /// The room's media policy went to the workers.
+    pub(crate) policy_sent: std::sync::atomic::AtomicBool,
     state: Mutex<RoomState>,
 }
 
@@ -30,6 +34,8 @@ pub(crate) struct RoomState {
     pub(crate) closed: bool,
     /// Bumped on every join, so a grace timer knows if someone came and went.
     pub(crate) epoch: u64,
+    /// The dominant speaker last announced.
+    pub(crate) speaker: Option<ParticipantId>,
 }
 
 pub(crate) struct Member {
@@ -81,6 +87,8 @@ impl Room {
             name: name.to_string(),
             mode,
             worker,
+            last_n: None,
+            policy_sent: Default::default(),
             state: Mutex::new(RoomState::default()),
         }
     }
@@ -167,6 +175,10 @@ impl Room {
         self.lock().tracks.values().cloned().collect()
     }
 
+    pub fn track(&self, id: TrackId) -> Option<TrackInfo> {
+        self.lock().tracks.get(&id).cloned()
+    }
+
     pub fn has_track(&self, id: TrackId) -> bool {
         self.lock().tracks.contains_key(&id)
     }
@@ -193,6 +205,15 @@ impl Room {
     /// Forget a track. False if it was not listed.
     pub fn remove_track(&self, id: TrackId) -> bool {
         self.lock().tracks.remove(&id).is_some()
+    }
+
+    /// Record the dominant speaker; false when it was already announced
+    /// (every worker of a room spanning several reports the same change).
+    pub fn set_speaker(&self, who: Option<ParticipantId>) -> bool {
+        let mut st = self.lock();
+        let changed = st.speaker != who;
+        st.speaker = who;
+        changed
     }
 
     pub fn set_track_muted(&self, id: TrackId, muted: bool) {

@@ -21,6 +21,7 @@ fn documented_client_messages_parse() {
             token: Some("eyJ...".into()),
             role: None,
             mode: None,
+            last_n: None,
         }
     );
     assert_eq!(
@@ -32,6 +33,7 @@ fn documented_client_messages_parse() {
             token: None,
             role: Some(Role::Attendee),
             mode: Some(RoomMode::Webinar),
+            last_n: None,
         }
     );
     assert_eq!(

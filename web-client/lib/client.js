@@ -13,6 +13,8 @@
 //   trackended   {trackId}
 //   trackmuted   {trackId, muted}
 //   layer        {trackId, layer}
+//   lastn        {paused}   remote video track ids last-N holds back (a Set)
+//   publisherlayers {trackId, layers}   dynacast applied to an own track
 //   chat         {participantId, name, text, timestampMs}
 //   hand         {participantId, raised}
 //   role         {participantId, role}
@@ -22,6 +24,7 @@
 //   servererror  {code, message}
 
 import { Signaling, SignalingError } from './signaling.js';
+import { PublisherLayers } from './dynacast.js';
 
 export { SignalingError };
 
@@ -72,6 +75,7 @@ export class RelaisClient extends EventTarget {
    * @param {string} [options.token]  access token (servers with a secret)
    * @param {string} [options.role]   development mode only
    * @param {string} [options.mode]   development mode only: meeting|webinar
+   * @param {number} [options.lastN]  development mode only: last-N of a room this join makes
    * @param {string} [options.videoCodec] 'VP8' (default) or 'H264'
    */
   constructor(options) {
@@ -86,6 +90,9 @@ export class RelaisClient extends EventTarget {
     this.pubPc = null;
     this.subPc = null;
     this.midToTrack = new Map();
+    this.lastNPaused = new Set(); // remote video track ids last-N holds back
+    this.pinned = new Set(); // remote video track ids pinned
+    this.publisherLayers = new PublisherLayers(); // dynacast wishes for own tracks
     this.pubQueue = Promise.resolve();
     this.subQueue = Promise.resolve();
     this.attempt = 0;
@@ -113,12 +120,13 @@ export class RelaisClient extends EventTarget {
     sig.addEventListener('message', (ev) => this.onServerMessage(ev.detail));
     sig.addEventListener('close', () => this.onSignalingClosed(sig));
     await sig.open();
-    const { room, name, token, role, mode } = this.options;
+    const { room, name, token, role, mode, lastN } = this.options;
     const join = { type: 'join', room };
     if (name) join.name = name;
     if (token) join.token = token;
     if (role) join.role = role;
     if (mode) join.mode = mode;
+    if (lastN != null) join.last_n = lastN;
     let joined;
     try {
       joined = await sig.request(join);
@@ -192,6 +200,9 @@ export class RelaisClient extends EventTarget {
     this.tracks.clear();
     this.participants.clear();
     this.midToTrack.clear();
+    this.lastNPaused = new Set();
+    this.pinned.clear();
+    this.publisherLayers.clear();
   }
 
   teardownPeers() {
@@ -259,6 +270,14 @@ export class RelaisClient extends EventTarget {
       }
       case 'layer_changed':
         emit(this, 'layer', { trackId: msg.track_id, layer: msg.layer });
+        break;
+      case 'last_n':
+        this.lastNPaused = new Set(msg.paused);
+        emit(this, 'lastn', { paused: this.lastNPaused });
+        break;
+      case 'publisher_layers':
+        this.publisherLayers.set(msg.track_id, msg.layers);
+        this.applyPublisherLayers(msg.track_id);
         break;
       case 'active_speaker':
         emit(this, 'speaker', { participantId: msg.participant_id });
@@ -405,7 +424,10 @@ export class RelaisClient extends EventTarget {
       await pc.setRemoteDescription({ type: 'answer', sdp: withOpusDtx(answer.sdp) });
       for (const { mid, track_id: trackId } of answer.tracks) {
         const l = this.local.find((x) => x.transceiver.mid === mid);
-        if (l) l.trackId = trackId;
+        if (l) {
+          l.trackId = trackId;
+          this.applyPublisherLayers(trackId);
+        }
       }
     };
     const p = this.pubQueue.then(run);
@@ -435,6 +457,25 @@ export class RelaisClient extends EventTarget {
 
   localTrack(source) {
     return this.local.find((l) => l.source === source) || null;
+  }
+
+  /** Dynacast: pause or resume the encodings of an own track as the server asked. */
+  async applyPublisherLayers(trackId) {
+    const entry = this.local.find((l) => l.trackId === trackId);
+    if (!entry) return; // applied when the publish answer names the track
+    const applied = await this.publisherLayers.apply(trackId, entry.transceiver.sender);
+    if (applied) emit(this, 'publisherlayers', { trackId, layers: this.publisherLayers.get(trackId) });
+  }
+
+  /** Whether last-N holds back a remote video track (its owner has not spoken lately). */
+  isLastNPaused(trackId) {
+    return this.lastNPaused.has(trackId);
+  }
+
+  /** Pin a remote video track (received whatever last-N says), or unpin it. */
+  pin(trackId, pinned = true) {
+    if (pinned) this.pinned.add(trackId); else this.pinned.delete(trackId);
+    return this.sig.request({ type: 'pin', track_id: trackId, pinned });
   }
 
   /** Choose what to receive of a remote video track. */

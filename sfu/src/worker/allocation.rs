@@ -20,6 +20,7 @@ impl Worker {
             return;
         };
         let speaker = self.rooms.get(&p.room).and_then(|r| r.speaker.current());
+        let last_n = self.rooms.get(&p.room).map(|r| &r.last_n);
         let mut ids: Vec<TrackId> = Vec::with_capacity(p.downtracks.len());
         let mut demands = Vec::with_capacity(p.downtracks.len());
         let mut current = Vec::with_capacity(p.downtracks.len());
@@ -35,11 +36,15 @@ impl Worker {
                 continue;
             }
             let views = t.layer_views(now);
-            let max_layer = select_layer(dt.request, &views[..t.layer_count()]);
+            let max_layer = select_layer(dt.request, &views[..t.layer_count()]).filter(|_| {
+                last_n.is_none_or(|l| l.admits(id, track_id.owner, t.info.source, dt.pinned))
+            });
             let priority = if t.info.source == TrackSource::Screen {
                 priority::SCREEN
             } else if Some(track_id.owner) == speaker {
                 priority::SPEAKER
+            } else if dt.pinned {
+                priority::PINNED
             } else {
                 priority::DEFAULT
             };

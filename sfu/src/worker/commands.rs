@@ -52,6 +52,7 @@ impl Worker {
                 reply,
             } => {
                 let _ = reply.send(self.subscribe(participant, track, request, now));
+                self.dynacast_track(track, now);
             }
             Command::SetMuted {
                 participant,
@@ -60,6 +61,23 @@ impl Worker {
                 reply,
             } => {
                 let _ = reply.send(self.set_muted(participant, track, muted));
+            }
+            Command::Pin {
+                participant,
+                track,
+                pinned,
+                reply,
+            } => {
+                let _ = reply.send(self.pin(participant, track, pinned, now));
+                self.dynacast_track(track, now);
+            }
+            Command::SetMediaPolicy {
+                room,
+                policy,
+                reply,
+            } => {
+                self.set_media_policy(room, policy, now);
+                let _ = reply.send(());
             }
             Command::Unpublish {
                 participant,

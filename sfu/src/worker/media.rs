@@ -123,6 +123,9 @@ impl Worker {
             .then(|| codec::vp8_keyframe_size(payload))
             .flatten();
         let layer_started = track.note_packet(layer, payload.len(), now, size);
+        if track.silenced {
+            return; // audio top-N: not among the loudest (crate::audio_top_n)
+        }
         let vp8 = (track.codec == Codec::Vp8)
             .then(|| Vp8Descriptor::parse(payload).ok())
             .flatten();

@@ -218,6 +218,7 @@ impl Worker {
                 negotiated: false,
                 pt: None,
                 request,
+                pinned: false,
                 forwarder: Forwarder::new(if t.info.kind == MediaKind::Audio {
                     Some(0)
                 } else {

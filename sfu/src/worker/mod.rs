@@ -7,10 +7,12 @@
 
 mod allocation;
 mod commands;
+mod dynacasting;
 mod media;
 mod membership;
 mod negotiation;
 mod relaying;
+mod room_media;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -23,8 +25,11 @@ use str0m::{Event, IceConnectionState, Input};
 use tokio::sync::mpsc;
 
 use crate::active_speaker::SpeakerDetector;
-use crate::api::{CoreEvent, PeerRole, PeerState};
+use crate::api::{CoreEvent, MediaPolicy, PeerRole, PeerState};
+use crate::audio_top_n::AudioTopN;
+use crate::dynacast::Dynacast;
 use crate::ids::{ParticipantId, RoomId, TrackId};
+use crate::last_n::LastN;
 use crate::metrics::WorkerMetrics;
 use crate::participant::Participant;
 use crate::peer::{Peer, PeerKey};
@@ -53,6 +58,8 @@ pub(crate) struct Room {
     pub participants: Vec<ParticipantId>,
     pub tracks: Vec<TrackId>,
     pub speaker: SpeakerDetector,
+    pub last_n: LastN,
+    pub top_n: AudioTopN,
 }
 
 pub struct Worker {
@@ -83,6 +90,12 @@ pub struct Worker {
     room_workers: HashMap<RoomId, Vec<WorkerIndex>>,
     events: mpsc::UnboundedSender<CoreEvent>,
     metrics: Arc<WorkerMetrics>,
+    /// Last-N, audio top-N and dynacast: the default, and rooms' own (kept
+    /// for the life of the worker: a room id is never reused, and a room
+    /// may come back here after its last local member left).
+    media_policy: MediaPolicy,
+    room_policies: HashMap<RoomId, MediaPolicy>,
+    dynacast: Dynacast,
 }
 
 impl Worker {
@@ -112,6 +125,9 @@ impl Worker {
             room_workers: HashMap::new(),
             events,
             metrics,
+            media_policy: MediaPolicy::default(),
+            room_policies: HashMap::new(),
+            dynacast: Dynacast::default(),
         }
     }
 
@@ -393,16 +409,18 @@ impl Worker {
                 speakers.push((*id, who));
             }
         }
-        for (room, who) in speakers {
+        for &(room, who) in &speakers {
             self.emit(CoreEvent::ActiveSpeaker {
                 room,
                 participant: Some(who),
             });
         }
+        self.update_room_media(&speakers, now);
         let everyone: Vec<ParticipantId> = self.participants.keys().copied().collect();
         for p in everyone {
             self.reallocate(p, now);
         }
+        self.update_dynacast(now);
         self.update_gauges();
     }
 

@@ -21,8 +21,10 @@ use crate::track::{order_rids, LayerState, Origin, Track};
 
 use super::Worker;
 
-/// Largest SDP accepted, in bytes.
-const MAX_SDP_BYTES: usize = 32 * 1024;
+/// Largest SDP accepted, in bytes: a subscriber's answer has a media line
+/// per remote track, about 2 KB each from a browser, and signaling accepts
+/// SDP messages up to 512 KiB.
+const MAX_SDP_BYTES: usize = 512 * 1024;
 
 impl Worker {
     pub(crate) fn publish_offer(
@@ -222,6 +224,7 @@ impl Worker {
             pt: params.pt(),
             clock_rate: params.spec().clock_rate.get(),
             rids,
+            silenced: false,
             layers: [LayerState::default(); 3],
             subscribers: Vec::new(),
             throttle: KeyframeThrottle::default(),

@@ -30,6 +30,7 @@ impl Worker {
                 }
             }
             RelayMsg::RoomLeft { room } => {
+                self.forget_worker_needs(room, from);
                 if let Some(workers) = self.room_workers.get_mut(&room) {
                     workers.retain(|w| *w != from);
                     if workers.is_empty() {
@@ -54,6 +55,7 @@ impl Worker {
                         layers: [LayerState::default(); 3],
                         subscribers: Vec::new(),
                         throttle: KeyframeThrottle::default(),
+                        silenced: false,
                     })
                     .collect();
                 self.add_tracks(tracks, now);
@@ -72,7 +74,11 @@ impl Worker {
                     t.info.muted = muted;
                 }
             }
-            RelayMsg::Packet(packet) => self.fan_out(&packet, now),
+            RelayMsg::Packet(packet) => {
+                self.observe_relayed_level(&packet, now);
+                self.fan_out(&packet, now);
+            }
+            RelayMsg::LayersNeeded { track, need } => self.on_layers_needed(from, track, need, now),
             RelayMsg::KeyframeRequest { track, layer } => {
                 if self
                     .tracks

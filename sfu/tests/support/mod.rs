@@ -616,3 +616,5 @@ pub fn read_tag(payload: &[u8]) -> Option<(u8, bool)> {
     let at = payload.windows(4).position(|w| w == b"RLAY")?;
     Some((*payload.get(at + 4)?, *payload.get(at + 5)? == 1))
 }
+
+pub mod room_media;

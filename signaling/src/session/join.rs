@@ -1,13 +1,13 @@
 //! `join`: check who the client is (token, or its word in development mode),
 //! take a place in the room, put it on the room's media worker, reply.
 
-use relais_sfu::{Command, Permissions};
+use relais_sfu::{Command, MediaPolicy, Permissions};
 
 use super::{Joined, Session};
 use crate::auth;
 use crate::error::SignalError;
 use crate::protocol::{ErrorCode, Role, RoomMode, ServerMessage, PROTOCOL_VERSION};
-use crate::registry::NewMember;
+use crate::registry::{NewMember, NewRoom};
 
 /// Longest room name, in bytes.
 pub const MAX_ROOM_NAME: usize = 128;
@@ -20,6 +20,14 @@ struct Grant {
     name: Option<String>,
     role: Option<Role>,
     mode: RoomMode,
+    last_n: Option<usize>,
+}
+
+/// What a join asks of a room it creates (development mode; tokens say it
+/// with claims).
+pub(super) struct RoomWish {
+    pub mode: Option<RoomMode>,
+    pub last_n: Option<usize>,
 }
 
 pub fn can_publish(role: Role) -> bool {
@@ -75,7 +83,7 @@ impl Session {
         name: Option<String>,
         token: Option<String>,
         role: Option<Role>,
-        mode: Option<RoomMode>,
+        wish: RoomWish,
     ) -> Result<(), SignalError> {
         if self.state.is_shutting_down() {
             return Err(SignalError::new(
@@ -95,13 +103,15 @@ impl Session {
                     identity: claims.sub,
                     role: claims.role,
                     mode: claims.mode.unwrap_or(RoomMode::Meeting),
+                    last_n: claims.last_n,
                 }
             }
             None => Grant {
                 identity: String::new(),
                 name: clean_name(name)?,
                 role,
-                mode: mode.unwrap_or(RoomMode::Meeting),
+                mode: wish.mode.unwrap_or(RoomMode::Meeting),
+                last_n: wish.last_n,
             },
         };
         let registry = &self.state.registry;
@@ -109,7 +119,10 @@ impl Session {
         let display_name = clean_name(grant.name)?.unwrap_or_else(|| format!("guest {id}"));
         let reservation = registry.reserve(
             &room_name,
-            grant.mode,
+            NewRoom {
+                mode: grant.mode,
+                last_n: grant.last_n,
+            },
             id,
             NewMember {
                 name: display_name.clone(),
@@ -120,6 +133,7 @@ impl Session {
         )?;
         let room = reservation.room;
         let role = reservation.role;
+        self.send_room_policy(&room).await?;
         let added = self
             .core(&room, |reply| Command::AddParticipant {
                 room: room.id,
@@ -164,6 +178,36 @@ impl Session {
             ?role,
             "participant joined"
         );
+        Ok(())
+    }
+}
+
+impl Session {
+    /// The first join of a room with its own last-N gives every worker the
+    /// room's media policy (a room may span them all), before any member.
+    async fn send_room_policy(&self, room: &crate::registry::Room) -> Result<(), SignalError> {
+        let Some(last_n) = room.last_n else {
+            return Ok(());
+        };
+        if room
+            .policy_sent
+            .swap(true, std::sync::atomic::Ordering::AcqRel)
+        {
+            return Ok(());
+        }
+        let policy = MediaPolicy {
+            last_n,
+            ..self.state.config.media
+        };
+        for worker in self.state.sfu.workers() {
+            worker
+                .call(|reply| Command::SetMediaPolicy {
+                    room: Some(room.id),
+                    policy,
+                    reply,
+                })
+                .await?;
+        }
         Ok(())
     }
 }

@@ -7,7 +7,7 @@ use relais_sfu::{Command, TrackId};
 use super::{ok, Session};
 use crate::convert::{layer_request, source_to_core};
 use crate::error::SignalError;
-use crate::protocol::{MidSource, MidTrack, Quality, Role, ServerMessage};
+use crate::protocol::{Kind, MidSource, MidTrack, Quality, Role, ServerMessage};
 use crate::registry::Room;
 
 type Reply = Result<Option<ServerMessage>, SignalError>;
@@ -106,6 +106,29 @@ impl Session {
             participant: me,
             track,
             request,
+            reply,
+        })
+        .await?;
+        Ok(ok(req))
+    }
+
+    pub(super) async fn pin(&self, req: Option<String>, track_id: &str, pinned: bool) -> Reply {
+        let (me, room) = self.joined()?;
+        let track = room_track(&room, track_id)?;
+        if track.owner == me {
+            return Err(SignalError::bad_message(format!(
+                "track '{track_id}' is your own; you can pin only the others' tracks"
+            )));
+        }
+        if room.track(track).is_some_and(|t| t.kind != Kind::Video) {
+            return Err(SignalError::bad_message(format!(
+                "track '{track_id}' is audio; only video tracks can be pinned"
+            )));
+        }
+        self.core(&room, |reply| Command::Pin {
+            participant: me,
+            track,
+            pinned,
             reply,
         })
         .await?;

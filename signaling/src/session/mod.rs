@@ -7,6 +7,8 @@
 //! everything it says goes through bounded, non-waiting queues.
 
 mod join;
+
+use join::RoomWish;
 mod media;
 mod room;
 
@@ -18,7 +20,9 @@ use relais_sfu::{Command, ParticipantId, Reply, SfuError};
 
 use crate::error::SignalError;
 use crate::outbox::Outbox;
-use crate::protocol::{ClientMessage, ErrorCode, ServerMessage, MAX_MESSAGE_BYTES};
+use crate::protocol::{
+    ClientMessage, ErrorCode, ServerMessage, MAX_MESSAGE_BYTES, MAX_SDP_MESSAGE_BYTES,
+};
 use crate::rate_limit::{RateLimiter, Verdict};
 use crate::registry::Room;
 use crate::state::AppState;
@@ -122,13 +126,16 @@ impl Session {
 
     /// One text message.
     pub async fn on_text(&mut self, text: &str) -> Flow {
-        if text.len() > MAX_MESSAGE_BYTES {
+        if text.len() > MAX_MESSAGE_BYTES
+            && !(text.len() <= MAX_SDP_MESSAGE_BYTES && carries_sdp(text))
+        {
             self.send_error(
                 None,
                 SignalError::new(
                     ErrorCode::MessageTooLarge,
                     format!(
-                        "message of {} bytes is over the limit of {MAX_MESSAGE_BYTES} bytes",
+                        "message of {} bytes is over the limit of {MAX_MESSAGE_BYTES} bytes \
+                         ({MAX_SDP_MESSAGE_BYTES} for publish_offer and subscribe_answer)",
                         text.len()
                     ),
                 ),
@@ -182,6 +189,7 @@ impl Session {
                 token,
                 role,
                 mode,
+                last_n,
             } => {
                 if self.joined.is_some() {
                     return Err(SignalError::new(
@@ -189,7 +197,8 @@ impl Session {
                         "this connection has already joined a room; open another to join again",
                     ));
                 }
-                self.join(req, room, name, token, role, mode).await?;
+                self.join(req, room, name, token, role, RoomWish { mode, last_n })
+                    .await?;
                 Ok(None)
             }
             M::Ping { req } => Ok(Some(ServerMessage::Pong { req })),
@@ -210,6 +219,11 @@ impl Session {
                 self.subscribe(req, &track_id, quality, max_width, max_height)
                     .await
             }
+            M::Pin {
+                req,
+                track_id,
+                pinned,
+            } => self.pin(req, &track_id, pinned).await,
             M::Mute {
                 req,
                 track_id,
@@ -283,4 +297,16 @@ fn not_joined() -> SignalError {
 /// `ok` for messages that carry a `req` and have no other reply.
 fn ok(req: Option<String>) -> Option<ServerMessage> {
     req.map(|r| ServerMessage::Ok { req: Some(r) })
+}
+
+/// Whether a message is a `publish_offer` or `subscribe_answer`, whose SDP
+/// may exceed the usual size limit. Reads only the `type`.
+fn carries_sdp(text: &str) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Kind<'a> {
+        #[serde(rename = "type", borrow)]
+        ty: std::borrow::Cow<'a, str>,
+    }
+    serde_json::from_str::<Kind>(text)
+        .is_ok_and(|k| k.ty == "publish_offer" || k.ty == "subscribe_answer")
 }

@@ -40,7 +40,9 @@
 
 pub mod bot;
 pub mod error;
+pub mod engine;
 pub mod events;
+pub mod impair;
 pub mod load;
 pub mod media;
 pub mod pacer;

@@ -176,6 +176,7 @@ impl Sampler {
         self.samples.push(Sample {
             t_s: now.duration_since(self.started).as_secs_f64(),
             joined: self.fleet.joined(),
+            present: self.fleet.present(),
             failed: self.fleet.failed(),
             rx_mbps: b.bytes.saturating_sub(a.bytes) as f64 * 8.0 / 1e6 / dt,
             loss_percent: if expected == 0 {
@@ -251,7 +252,7 @@ pub async fn run(
         ProgressBar::with_draw_target(Some(target as u64), ProgressDrawTarget::hidden())
     };
     bar.set_style(
-        ProgressStyle::with_template("{elapsed:>4} [{bar:24}] {pos}/{len} joined {msg}")
+        ProgressStyle::with_template("{elapsed:>4} [{bar:24}] {pos}/{len} in {msg}")
             .expect("valid template")
             .progress_chars("=> "),
     );
@@ -290,9 +291,10 @@ pub async fn run(
                 .map(|t| t.saturating_duration_since(started).as_secs_f64());
         }
         if let Some(s) = sampler.samples.last() {
-            bar.set_position(fleet.joined() as u64);
+            bar.set_position(fleet.present() as u64);
             bar.set_message(format!(
-                "({} failed) rx {:.1} Mbit/s, loss {:.2}%, p99 {:.1} ms, server {}, bots {:.0}%",
+                "({} joins, {} failed) rx {:.1} Mbit/s, loss {:.2}%, p99 {:.1} ms, server {}, bots {:.0}%",
+                fleet.joined(),
                 fleet.failed(),
                 s.rx_mbps,
                 s.loss_percent,
@@ -333,6 +335,7 @@ pub async fn run(
         target,
         joined: fleet.joined(),
         failed: fleet.failed(),
+        present: fleet.present(),
         failures: fleet.failures(),
         stopped: stopped.or_else(|| {
             sampler

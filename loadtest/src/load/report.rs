@@ -12,6 +12,8 @@ use serde::Serialize;
 pub struct Sample {
     pub t_s: f64,
     pub joined: usize,
+    /// Bots in their rooms (churn: below `joined`, which counts every cycle).
+    pub present: usize,
     pub failed: usize,
     pub rx_mbps: f64,
     pub loss_percent: f64,
@@ -49,9 +51,13 @@ pub struct Layers {
 pub struct Report {
     pub scenario: String,
     pub command: String,
+    /// Bots meant to be in their rooms at once.
     pub target: usize,
+    /// Joins that succeeded (churn: over all cycles).
     pub joined: usize,
     pub failed: usize,
+    /// Bots still in their rooms when the run ended.
+    pub present: usize,
     pub failures: std::collections::BTreeMap<String, u64>,
     /// The run stopped early: why.
     pub stopped: Option<String>,
@@ -102,13 +108,7 @@ impl Report {
         let mib = |b: Option<f64>| opt(b.map(|b| b / (1 << 20) as f64), " MiB", 1);
         let rows: Vec<(&str, String)> = vec![
             ("scenario", self.scenario.clone()),
-            (
-                "joins",
-                format!(
-                    "{} of {} ({} failed)",
-                    self.joined, self.target, self.failed
-                ),
-            ),
+            ("joins", self.joins()),
             ("time to join all", opt(self.time_to_join_all_s, " s", 1)),
             (
                 "join p50 / p99",
@@ -212,6 +212,20 @@ impl Report {
         s
     }
 
+    fn joins(&self) -> String {
+        if self.scenario == "churn" {
+            format!(
+                "{} succeeded over all cycles, {} failed; {} of {} in the room at the end",
+                self.joined, self.failed, self.present, self.target
+            )
+        } else {
+            format!(
+                "{} of {} ({} failed)",
+                self.joined, self.target, self.failed
+            )
+        }
+    }
+
     pub fn write_json(&self, path: &Path) -> std::io::Result<()> {
         let text = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
         std::fs::write(path, text + "\n")
@@ -219,16 +233,17 @@ impl Report {
 
     pub fn write_csv(&self, path: &Path) -> std::io::Result<()> {
         let mut s = String::from(
-            "t_s,joined,failed,rx_mbps,loss_percent,latency_p50_ms,latency_p99_ms,\
+            "t_s,joined,present,failed,rx_mbps,loss_percent,latency_p50_ms,latency_p99_ms,\
              server_cpu_percent,server_rss_bytes,forwarded_packets_per_s,bot_cpu_percent\n",
         );
         let o = |v: Option<f64>| v.map(|v| format!("{v:.3}")).unwrap_or_default();
         for x in &self.samples {
             let _ = writeln!(
                 s,
-                "{:.3},{},{},{:.4},{:.4},{:.3},{:.3},{},{},{},{:.2}",
+                "{:.3},{},{},{},{:.4},{:.4},{:.3},{:.3},{},{},{},{:.2}",
                 x.t_s,
                 x.joined,
+                x.present,
                 x.failed,
                 x.rx_mbps,
                 x.loss_percent,

@@ -1,11 +1,12 @@
 //! A bot: one participant that joins a Relais room exactly as a client does
-//! (WebSocket signaling, a publish and a subscribe connection through str0m)
-//! and runs as one tokio task. Tests and the load tool drive it through a
-//! cloneable [`BotHandle`].
+//! (WebSocket signaling, a publish and a subscribe connection through str0m).
+//! Its tokio task handles signaling and commands; the bots' event loop
+//! ([`crate::engine`]) drives its two connections. Tests and the load tool
+//! drive it through a cloneable [`BotHandle`].
 //!
-//! Each connection has its own UDP socket: both talk to the same server
-//! address, so one shared socket could not tell their packets apart (nor
-//! could the server).
+//! Each connection has its own address (an address of its own on the shared
+//! loopback socket, or a socket of its own): both talk to the same server
+//! address, so the server tells them apart by theirs.
 
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};

@@ -21,6 +21,7 @@ fn main() -> ExitCode {
         }
     };
     let common = cli.scenario.common().clone();
+    relais_loadtest::engine::set_threads(usize::from(common.bot_threads));
     let progress = !common.quiet && std::io::stderr().is_terminal();
     let result = runtime.block_on(load::run(cli.scenario, command, progress));
     runtime.shutdown_timeout(std::time::Duration::from_secs(2));

@@ -174,6 +174,10 @@ pub struct Common {
     /// `process_cpu_seconds_total` (whole seconds).
     #[arg(long, value_name = "PID")]
     pub server_pid: Option<u32>,
+    /// Event loops (threads) driving the bots' connections. One drives
+    /// hundreds of bots; more spread a large fleet over more cores.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub bot_threads: u16,
     /// No live progress display.
     #[arg(long, short)]
     pub quiet: bool,

@@ -16,6 +16,7 @@ mod plot;
 pub mod probe;
 pub mod report;
 pub mod scenario;
+pub mod subscribers;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -98,6 +99,10 @@ struct Sampler {
     subscribers: usize,
     samples: Vec<Sample>,
     metrics_error: Option<String>,
+    /// The receiving bots as the latest round saw them.
+    per_subscriber: Vec<subscribers::Subscriber>,
+    /// The server's downlink estimates at the latest scrape.
+    estimates: std::collections::BTreeMap<String, f64>,
 }
 
 impl Sampler {
@@ -118,7 +123,14 @@ impl Sampler {
         let mut totals = self.fleet.retired();
         let mut second = histogram();
         let mut layers_at = [0u64; 3];
+        self.per_subscriber.clear();
         for (m, rs) in members.iter().zip(&receipts) {
+            self.per_subscriber.push(subscribers::Subscriber::from_receipts(
+                m.handle.participant_id(),
+                rs,
+                m.started,
+                now,
+            ));
             let mut first_at: Option<Instant> = None;
             for r in rs.values() {
                 totals.add_receipt(r);
@@ -151,7 +163,10 @@ impl Sampler {
         self.layers_at = layers_at;
         self.subscribers = members.len();
         let server = match probe::scrape(&self.host, self.server_pid).await {
-            Ok(s) => Some(s),
+            Ok(s) => {
+                self.estimates = s.estimates;
+                Some(s.sample)
+            }
             Err(e) => {
                 self.metrics_error.get_or_insert(e);
                 None
@@ -226,7 +241,7 @@ pub async fn run(
     let first = Point {
         at: started,
         totals: Totals::default(),
-        server: server0.as_ref().ok().copied(),
+        server: server0.as_ref().ok().map(|s| s.sample),
         bot_cpu: probe::own_cpu_seconds(),
     };
     let mut sampler = Sampler {
@@ -245,6 +260,8 @@ pub async fn run(
         subscribers: 0,
         samples: Vec::new(),
         metrics_error: None,
+        per_subscriber: Vec::new(),
+        estimates: Default::default(),
     };
     let bar = if show_progress {
         ProgressBar::new(target as u64)
@@ -329,6 +346,8 @@ pub async fn run(
         &sampler.steady
     };
     let t = &last.totals;
+    let mut per_subscriber = std::mem::take(&mut sampler.per_subscriber);
+    let spread = subscribers::spread(&mut per_subscriber, &sampler.estimates);
     let report = Report {
         scenario: name,
         command,
@@ -385,20 +404,26 @@ pub async fn run(
         server_rss_bytes: sampler.rss_max,
         server_rss_start_bytes: sampler.first.server.map(|s| s.rss_bytes),
         bot_cpu_percent: 100.0 * bot_cpu / secs,
+        bot_threads: crate::engine::threads(),
         bot_cpu_us_per_received_packet: (rx_packets > 0).then(|| 1e6 * bot_cpu / rx_packets as f64),
         layers: report::Layers {
             packets: t.per_layer,
             audio_packets: t.audio,
             tracks_at: sampler.layers_at,
         },
+        subscriber_layers: spread,
+        per_subscriber,
         samples: sampler.samples,
     };
     let members = fleet.members();
-    let _ = tokio::time::timeout(
-        LEAVE_TIMEOUT,
-        join_all(members.iter().map(|m| m.handle.leave())),
-    )
-    .await;
+    // A second Ctrl-C does not wait for the bots to leave.
+    tokio::select! {
+        _ = tokio::time::timeout(
+            LEAVE_TIMEOUT,
+            join_all(members.iter().map(|m| m.handle.leave())),
+        ) => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
     Ok(report)
 }
 

@@ -2,7 +2,7 @@
 //! `/metrics` (Prometheus text over plain HTTP/1.0, loopback), and this
 //! process's own CPU time from `/proc/self/stat`. Every read has a timeout.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -40,10 +40,57 @@ pub fn parse_metrics(text: &str) -> HashMap<String, f64> {
     out
 }
 
-/// GET `http://{host}/metrics`.
-/// GET `http://{host}/metrics`; with `pid`, the CPU time comes from
-/// `/proc/<pid>/stat` instead (finer than the metric's whole seconds).
-pub async fn scrape(host: &str, pid: Option<u32>) -> Result<ServerSample, String> {
+/// Per-subscriber downlink estimates in kbit/s by participant id, from any
+/// `relais_*estimate*` series with a `participant` (or `subscriber`) label;
+/// the unit is read from the name (`_bps`, `_kbps`, `_bytes`).
+pub fn parse_estimates(text: &str) -> BTreeMap<String, f64> {
+    let mut out = BTreeMap::new();
+    for line in text.lines() {
+        if line.starts_with('#') {
+            continue;
+        }
+        let Some((series, value)) = line.rsplit_once(' ') else {
+            continue;
+        };
+        let Some((name, labels)) = series.split_once('{') else {
+            continue;
+        };
+        if !name.starts_with("relais_") || !name.contains("estimate") {
+            continue;
+        }
+        let Ok(v) = value.trim().parse::<f64>() else {
+            continue;
+        };
+        let kbps = if name.contains("kbps") {
+            v
+        } else if name.contains("bytes") {
+            v * 8.0 / 1000.0
+        } else {
+            v / 1000.0
+        };
+        let who = labels.trim_end_matches('}').split(',').find_map(|kv| {
+            let (k, v) = kv.split_once('=')?;
+            matches!(k.trim(), "participant" | "subscriber").then(|| v.trim().trim_matches('"'))
+        });
+        if let Some(who) = who {
+            out.insert(who.to_string(), kbps);
+        }
+    }
+    out
+}
+
+/// What one scrape read.
+#[derive(Debug, Clone, Default)]
+pub struct Scrape {
+    pub sample: ServerSample,
+    pub estimates: BTreeMap<String, f64>,
+}
+
+/// GET `http://{host}/metrics`: the process metrics (CPU, memory) and the
+/// forwarding counters, wherever the server runs. With `pid` (a server on
+/// this machine), the CPU time comes from `/proc/<pid>/stat` instead,
+/// finer than the metric's whole seconds.
+pub async fn scrape(host: &str, pid: Option<u32>) -> Result<Scrape, String> {
     let fetch = async {
         let mut s = TcpStream::connect(host)
             .await
@@ -75,10 +122,15 @@ pub async fn scrape(host: &str, pid: Option<u32>) -> Result<ServerSample, String
             get("process_cpu_seconds_total").ok_or("no process_cpu_seconds_total in /metrics")?
         }
     };
-    Ok(ServerSample {
-        cpu_seconds: cpu,
-        rss_bytes: get("process_resident_memory_bytes").unwrap_or(0.0),
-        forwarded_packets: get("relais_rtp_packets_forwarded_total").unwrap_or(0.0),
+    let rss = get("process_resident_memory_bytes")
+        .ok_or("no process_resident_memory_bytes in /metrics")?;
+    Ok(Scrape {
+        sample: ServerSample {
+            cpu_seconds: cpu,
+            rss_bytes: rss,
+            forwarded_packets: get("relais_rtp_packets_forwarded_total").unwrap_or(0.0),
+        },
+        estimates: parse_estimates(&text),
     })
 }
 
@@ -121,6 +173,18 @@ mod tests {
         );
         assert_eq!(m["process_cpu_seconds_total"], 1.5);
         assert_eq!(m["relais_rtp_packets_forwarded_total"], 15.0);
+    }
+
+    #[test]
+    fn estimates_by_participant_in_kbps() {
+        let e = parse_estimates(
+            "relais_subscriber_estimate_bps{participant=\"p1\",worker=\"0\"} 1500000\n\
+             relais_subscriber_estimate_bps{participant=\"p2\"} 300000\n\
+             relais_rtp_packets_forwarded_total{worker=\"0\"} 10\n",
+        );
+        assert_eq!(e.len(), 2);
+        assert_eq!(e["p1"], 1500.0);
+        assert_eq!(e["p2"], 300.0);
     }
 
     #[test]

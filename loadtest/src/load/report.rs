@@ -90,8 +90,15 @@ pub struct Report {
     pub server_rss_bytes: Option<f64>,
     pub server_rss_start_bytes: Option<f64>,
     pub bot_cpu_percent: f64,
+    /// Event loops that drove the bots (`--bot-threads`).
+    pub bot_threads: usize,
     pub bot_cpu_us_per_received_packet: Option<f64>,
     pub layers: Layers,
+    /// Subscribers by the layer most of their video came on, and the
+    /// server's downlink estimates for them (when it exports them).
+    pub subscriber_layers: super::subscribers::Spread,
+    /// Each receiving bot at the end of the run.
+    pub per_subscriber: Vec<super::subscribers::Subscriber>,
     #[serde(skip)]
     pub samples: Vec<Sample>,
 }
@@ -171,6 +178,16 @@ impl Report {
                 ),
             ),
             (
+                "subscribers mostly at",
+                format!(
+                    "low {} / medium {} / high {}",
+                    self.subscriber_layers.subscribers_mostly_at[0],
+                    self.subscriber_layers.subscribers_mostly_at[1],
+                    self.subscriber_layers.subscribers_mostly_at[2]
+                ),
+            ),
+            ("downlink estimates", self.estimates()),
+            (
                 "server forwarded",
                 opt(self.forwarded_packets_per_s, " packets/s", 0),
             ),
@@ -194,8 +211,10 @@ impl Report {
             (
                 "bots' CPU (this process)",
                 format!(
-                    "{:.1}% of one core, {} per received packet",
+                    "{:.1}% of one core ({} event loop{}), {} per received packet",
                     self.bot_cpu_percent,
+                    self.bot_threads,
+                    if self.bot_threads == 1 { "" } else { "s" },
                     opt(self.bot_cpu_us_per_received_packet, " µs", 2)
                 ),
             ),
@@ -210,6 +229,17 @@ impl Report {
             let _ = writeln!(s, "  {:<27} {why}", "stopped");
         }
         s
+    }
+
+    fn estimates(&self) -> String {
+        let e = &self.subscriber_layers;
+        match (e.estimate_kbps_p50, e.estimate_kbps_min, e.estimate_kbps_max) {
+            (Some(p50), Some(min), Some(max)) => format!(
+                "p50 {p50:.0} kbit/s, min {min:.0}, max {max:.0} ({} subscribers)",
+                e.estimates
+            ),
+            _ => "n/a (the server exports none)".into(),
+        }
     }
 
     fn joins(&self) -> String {

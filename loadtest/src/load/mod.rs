@@ -79,6 +79,7 @@ struct Point {
     totals: Totals,
     server: Option<ServerSample>,
     bot_cpu: f64,
+    bots: probe::BotSample,
 }
 
 /// The sampler's state across rounds.
@@ -180,6 +181,7 @@ impl Sampler {
             totals,
             server,
             bot_cpu: probe::own_cpu_seconds(),
+            bots: probe::bot_sample(),
         };
         let dt = now.duration_since(self.prev.at).as_secs_f64().max(1e-3);
         let (a, b) = (&self.prev.totals, &point.totals);
@@ -243,6 +245,7 @@ pub async fn run(
         totals: Totals::default(),
         server: server0.as_ref().ok().map(|s| s.sample),
         bot_cpu: probe::own_cpu_seconds(),
+        bots: probe::bot_sample(),
     };
     let mut sampler = Sampler {
         fleet: fleet.clone(),
@@ -405,6 +408,12 @@ pub async fn run(
         server_rss_start_bytes: sampler.first.server.map(|s| s.rss_bytes),
         bot_cpu_percent: 100.0 * bot_cpu / secs,
         bot_threads: crate::engine::threads(),
+        bot_cpu_wait_percent: {
+            let run = last.bots.run_s - base.bots.run_s;
+            let wait = last.bots.wait_s - base.bots.wait_s;
+            (run + wait > 0.0).then(|| 100.0 * wait / (run + wait))
+        },
+        bot_socket_drops: last.bots.socket_drops,
         bot_cpu_us_per_received_packet: (rx_packets > 0).then(|| 1e6 * bot_cpu / rx_packets as f64),
         layers: report::Layers {
             packets: t.per_layer,

@@ -134,6 +134,64 @@ pub async fn scrape(host: &str, pid: Option<u32>) -> Result<Scrape, String> {
     })
 }
 
+/// Whether the bots kept up: their event loops' time running and waiting
+/// for a CPU (`/proc/self/task/*/schedstat` of the `bots-*` threads), and
+/// datagrams the kernel dropped because this process's UDP sockets were full.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct BotSample {
+    pub run_s: f64,
+    pub wait_s: f64,
+    pub socket_drops: u64,
+}
+
+/// Read a [`BotSample`]; zeros where `/proc` is missing.
+pub fn bot_sample() -> BotSample {
+    let mut b = BotSample::default();
+    if let Ok(tasks) = std::fs::read_dir("/proc/self/task") {
+        for t in tasks.flatten() {
+            let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
+            if !comm.starts_with("bots-") {
+                continue;
+            }
+            let stat = std::fs::read_to_string(t.path().join("schedstat")).unwrap_or_default();
+            let mut f = stat.split_whitespace().map(|v| v.parse::<f64>().unwrap_or(0.0));
+            b.run_s += f.next().unwrap_or(0.0) / 1e9;
+            b.wait_s += f.next().unwrap_or(0.0) / 1e9;
+        }
+    }
+    let inodes: std::collections::HashSet<String> = std::fs::read_dir("/proc/self/fd")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| std::fs::read_link(e.path()).ok())
+        .filter_map(|l| {
+            let l = l.to_string_lossy().into_owned();
+            l.strip_prefix("socket:[")
+                .and_then(|r| r.strip_suffix(']'))
+                .map(str::to_string)
+        })
+        .collect();
+    for table in ["/proc/self/net/udp", "/proc/self/net/udp6"] {
+        let text = std::fs::read_to_string(table).unwrap_or_default();
+        b.socket_drops += udp_drops(&text, &inodes);
+    }
+    b
+}
+
+/// Sum of the `drops` column of the sockets whose inode is in `inodes`.
+fn udp_drops(table: &str, inodes: &std::collections::HashSet<String>) -> u64 {
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            // sl local rem st tx:rx tr:when retrnsmt uid timeout inode ref pointer drops
+            let (inode, drops) = (f.get(9)?, f.get(12)?);
+            inodes.contains(*inode).then(|| drops.parse::<u64>().ok())?
+        })
+        .sum()
+}
+
 /// CPU seconds (user + system) this process has used; 0 where `/proc` is missing.
 pub fn own_cpu_seconds() -> f64 {
     proc_cpu_seconds("self").unwrap_or(0.0)
@@ -185,6 +243,15 @@ mod tests {
         assert_eq!(e.len(), 2);
         assert_eq!(e["p1"], 1500.0);
         assert_eq!(e["p2"], 300.0);
+    }
+
+    #[test]
+    fn drops_of_our_sockets_only() {
+        let table = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops\n\
+            1: 00000000:E694 00000000:0000 07 00000000:00000000 00:00000000 00000000 0 0 111 2 0000000000000000 25\n\
+            2: 00000000:E695 00000000:0000 07 00000000:00000000 00:00000000 00000000 0 0 222 2 0000000000000000 7\n";
+        let ours = std::collections::HashSet::from(["111".to_string()]);
+        assert_eq!(udp_drops(table, &ours), 25);
     }
 
     #[test]

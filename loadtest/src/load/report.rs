@@ -92,6 +92,13 @@ pub struct Report {
     pub bot_cpu_percent: f64,
     /// Event loops that drove the bots (`--bot-threads`).
     pub bot_threads: usize,
+    /// Of the time the bots' event loops wanted a CPU (steady window), the
+    /// share they waited for one: high means the machine, not the server,
+    /// held them back.
+    pub bot_cpu_wait_percent: Option<f64>,
+    /// Datagrams the kernel dropped because the bots' sockets were full
+    /// (the bots did not keep up), over the run.
+    pub bot_socket_drops: u64,
     pub bot_cpu_us_per_received_packet: Option<f64>,
     pub layers: Layers,
     /// Subscribers by the layer most of their video came on, and the
@@ -216,6 +223,14 @@ impl Report {
                     self.bot_threads,
                     if self.bot_threads == 1 { "" } else { "s" },
                     opt(self.bot_cpu_us_per_received_packet, " µs", 2)
+                ),
+            ),
+            (
+                "bots kept up?",
+                format!(
+                    "waited for a CPU {} of their runnable time; {} datagrams dropped on their sockets",
+                    opt(self.bot_cpu_wait_percent, "%", 0),
+                    self.bot_socket_drops
                 ),
             ),
         ];

@@ -98,6 +98,9 @@ struct Sampler {
     rss_max: Option<f64>,
     layers_at: [u64; 3],
     subscribers: usize,
+    /// Receiving bots summed over the steady rounds, and those rounds (for
+    /// the mean number receiving, which churn makes vary).
+    subscriber_rounds: (usize, usize),
     samples: Vec<Sample>,
     metrics_error: Option<String>,
     /// The receiving bots as the latest round saw them.
@@ -163,6 +166,10 @@ impl Sampler {
         self.cut = now;
         self.layers_at = layers_at;
         self.subscribers = members.len();
+        if self.steady_from.is_some() {
+            self.subscriber_rounds.0 += members.len();
+            self.subscriber_rounds.1 += 1;
+        }
         let server = match probe::scrape(&self.host, self.server_pid).await {
             Ok(s) => {
                 self.estimates = s.estimates;
@@ -261,6 +268,7 @@ pub async fn run(
         rss_max: first.server.map(|s| s.rss_bytes),
         layers_at: [0; 3],
         subscribers: 0,
+        subscriber_rounds: (0, 0),
         samples: Vec::new(),
         metrics_error: None,
         per_subscriber: Vec::new(),
@@ -349,6 +357,10 @@ pub async fn run(
         &sampler.steady
     };
     let t = &last.totals;
+    let mean_subscribers = match sampler.subscriber_rounds {
+        (sum, rounds) if rounds > 0 => sum as f64 / rounds as f64,
+        _ => sampler.subscribers as f64,
+    };
     let mut per_subscriber = std::mem::take(&mut sampler.per_subscriber);
     let spread = subscribers::spread(&mut per_subscriber, &sampler.estimates);
     let report = Report {
@@ -359,6 +371,7 @@ pub async fn run(
         failed: fleet.failed(),
         present: fleet.present(),
         failures: fleet.failures(),
+        hint: fleet.hint(),
         stopped: stopped.or_else(|| {
             sampler
                 .metrics_error
@@ -393,7 +406,7 @@ pub async fn run(
         },
         freezes: t.freezes,
         subscribers: sampler.subscribers,
-        rx_mbps_per_subscriber: rx_mbps_total / sampler.subscribers.max(1) as f64,
+        rx_mbps_per_subscriber: rx_mbps_total / mean_subscribers.max(1e-9),
         rx_mbps_total,
         forwarded_packets_per_s: delta_server.map(|(_, f)| f / secs),
         server_cpu_percent: delta_server.map(|(c, _)| 100.0 * c / secs),

@@ -61,6 +61,9 @@ pub struct Report {
     pub failures: std::collections::BTreeMap<String, u64>,
     /// The run stopped early: why.
     pub stopped: Option<String>,
+    /// What to do about the first failure that has advice (a refused
+    /// token, a full room, timeouts).
+    pub hint: Option<String>,
     pub duration_s: f64,
     /// Seconds from the first join to the last settled (null: not all joined).
     pub time_to_join_all_s: Option<f64>,
@@ -142,7 +145,7 @@ impl Report {
             (
                 "received per subscriber",
                 format!(
-                    "{:.3} Mbit/s ({} subscribers, {:.1} Mbit/s in all)",
+                    "{:.3} Mbit/s ({} subscribers at the end, {:.1} Mbit/s in all)",
                     self.rx_mbps_per_subscriber, self.subscribers, self.rx_mbps_total
                 ),
             ),
@@ -239,6 +242,9 @@ impl Report {
         }
         for (k, n) in &self.failures {
             let _ = writeln!(s, "  {:<27} {n} × {k}", "failure");
+        }
+        if let Some(h) = self.hint.as_ref().filter(|_| self.stopped.is_none()) {
+            let _ = writeln!(s, "  {:<27} {h}", "hint");
         }
         if let Some(why) = &self.stopped {
             let _ = writeln!(s, "  {:<27} {why}", "stopped");

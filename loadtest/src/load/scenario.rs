@@ -280,7 +280,9 @@ async fn churn(a: ChurnArgs, ws: String, run_id: String, fleet: Arc<Fleet>, end:
             // by their stay and pause, and a job holds its slot for the run.
             let mut permit = Some(permit);
             let mut cycle = 0u64;
-            while Instant::now() + stay < end {
+            // The last cycle may outlast the run: the run's end stops the
+            // driver, and the bots still in the room leave with the others.
+            while Instant::now() < end {
                 let opts = join_options(
                     &c,
                     &room,

@@ -20,10 +20,10 @@ use relais_signaling::protocol::{
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
+use crate::engine::{self, BotMedia, Endpoint, Media, Side};
 use crate::error::{BotError, Result};
 use crate::events::{EventLog, EVENT_CAPACITY};
 use crate::media::PublishOptions;
-use crate::engine::{self, BotMedia, Endpoint, Media, Side};
 use crate::peer::Peer;
 use crate::publisher::{PendingPublish, Published, Publisher, PublisherStats};
 use crate::receipt::{TrackReceipt, LOG_CAPACITY};
@@ -652,7 +652,9 @@ impl BotTask {
                 let _ = reply.send(self.signal.send_raw(text).await);
             }
             Command::RequestKeyframe(track, reply) => {
-                let r = engine::lock(&self.media).subscriber.request_keyframe(&track);
+                let r = engine::lock(&self.media)
+                    .subscriber
+                    .request_keyframe(&track);
                 self.sub_endpoint.wake();
                 let _ = reply.send(r);
             }

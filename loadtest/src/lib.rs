@@ -42,8 +42,8 @@
 #![forbid(unsafe_code)]
 
 pub mod bot;
-pub mod error;
 pub mod engine;
+pub mod error;
 pub mod events;
 pub mod impair;
 pub mod load;

@@ -69,7 +69,9 @@ async fn a_tbf_capped_subscriber_gets_no_more_than_the_cap_and_audio_keeps_flowi
     const CAP_KBPS: u64 = 1000;
     ns.cap_downlink(CAP_KBPS);
     let (sub, inside) = ns.join_bot(&server.ws_url(), attendee("capped")).await;
-    sub.subscribe(&video, Quality::High).await.expect("subscribe video");
+    sub.subscribe(&video, Quality::High)
+        .await
+        .expect("subscribe video");
     sub.wait_received(&video, |r| r.video_packets() > 50, WAIT)
         .await
         .expect("video arrives through the cap");
@@ -80,8 +82,14 @@ async fn a_tbf_capped_subscriber_gets_no_more_than_the_cap_and_audio_keeps_flowi
     for _ in 0..4 {
         tokio::time::sleep(Duration::from_secs(1)).await;
         let now = totals(&sub.receipts().await);
-        assert!(now.1 > prev.1, "audio keeps flowing under the cap: {now:?} after {prev:?}");
-        assert!(now.2 > prev.2, "video keeps flowing under the cap: {now:?} after {prev:?}");
+        assert!(
+            now.1 > prev.1,
+            "audio keeps flowing under the cap: {now:?} after {prev:?}"
+        );
+        assert!(
+            now.2 > prev.2,
+            "video keeps flowing under the cap: {now:?} after {prev:?}"
+        );
         rates.push((now.0 - prev.0) as f64 * 8.0 / 1000.0);
         prev = now;
     }
@@ -122,7 +130,9 @@ async fn at_5_percent_loss_and_50_ms_rtt_nack_and_rtx_leave_under_1_percent_vide
     .expect("proxy starts");
     let opts = attendee("lossy").media_via(proxy.local_addr());
     let (sub, inside) = ns.join_bot(&server.ws_url(), opts).await;
-    sub.subscribe(&video, Quality::Medium).await.expect("subscribe video");
+    sub.subscribe(&video, Quality::Medium)
+        .await
+        .expect("subscribe video");
     sub.wait_received(&video, |r| r.video_packets() > 100, WAIT)
         .await
         .expect("video arrives through the lossy path");
@@ -140,7 +150,10 @@ async fn at_5_percent_loss_and_50_ms_rtt_nack_and_rtx_leave_under_1_percent_vide
         stats.up.lost,
         stats.up.lost + stats.up.passed,
     );
-    assert!(stats.down.lost > 20, "the proxy did drop packets: {stats:?}");
+    assert!(
+        stats.down.lost > 20,
+        "the proxy did drop packets: {stats:?}"
+    );
     assert!(expected > 500, "enough video to judge: {expected}");
     assert!(loss < 1.0, "video loss after recovery {loss:.3}%");
 
@@ -162,22 +175,38 @@ async fn the_layer_drops_within_2_s_of_a_300_kbit_cap_and_climbs_back_within_10_
     };
     let (server, presenter, video, _audio) = server_and_presenter(&ns).await;
     let (sub, inside) = ns.join_bot(&server.ws_url(), attendee("adapting")).await;
-    sub.subscribe(&video, Quality::High).await.expect("subscribe video");
+    sub.subscribe(&video, Quality::High)
+        .await
+        .expect("subscribe video");
     sub.wait_received(&video, |r| r.current_layer() == Some(2), WAIT)
         .await
         .expect("the high layer first");
 
     ns.cap_downlink(300);
     let down = sub
-        .wait_received(&video, |r| r.current_layer() == Some(0), Duration::from_secs(2))
+        .wait_received(
+            &video,
+            |r| r.current_layer() == Some(0),
+            Duration::from_secs(2),
+        )
         .await;
-    assert!(down.is_ok(), "the low layer within 2 s of a 300 kbit/s cap: {down:?}");
+    assert!(
+        down.is_ok(),
+        "the low layer within 2 s of a 300 kbit/s cap: {down:?}"
+    );
 
     ns.lift_cap();
     let up = sub
-        .wait_received(&video, |r| r.current_layer() == Some(2), Duration::from_secs(10))
+        .wait_received(
+            &video,
+            |r| r.current_layer() == Some(2),
+            Duration::from_secs(10),
+        )
         .await;
-    assert!(up.is_ok(), "the high layer within 10 s of lifting the cap: {up:?}");
+    assert!(
+        up.is_ok(),
+        "the high layer within 10 s of lifting the cap: {up:?}"
+    );
 
     let _ = sub.leave().await;
     drop(inside);

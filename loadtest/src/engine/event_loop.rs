@@ -187,7 +187,9 @@ impl Loop {
             let sleep = if self.unfinished.is_empty() {
                 self.timers
                     .peek()
-                    .map_or(MAX_SLEEP, |Reverse((t, _))| t.saturating_duration_since(now))
+                    .map_or(MAX_SLEEP, |Reverse((t, _))| {
+                        t.saturating_duration_since(now)
+                    })
                     .min(MAX_SLEEP)
             } else {
                 Duration::ZERO
@@ -216,10 +218,10 @@ impl Loop {
         if self.shared.is_none() {
             if let Ok(s) = self.shared_rx.try_recv() {
                 let fd = s.raw_fd();
-                if let Err(e) = self
-                    .poll
-                    .registry()
-                    .register(&mut SourceFd(&fd), SHARED, Interest::READABLE)
+                if let Err(e) =
+                    self.poll
+                        .registry()
+                        .register(&mut SourceFd(&fd), SHARED, Interest::READABLE)
                 {
                     tracing::error!(error = %e, "cannot watch the bots' shared socket");
                 }

@@ -62,7 +62,13 @@ impl Media {
         }
     }
 
-    fn receive(&mut self, side: Side, now: Instant, from: SocketAddr, data: &[u8]) -> Option<Instant> {
+    fn receive(
+        &mut self,
+        side: Side,
+        now: Instant,
+        from: SocketAddr,
+        data: &[u8],
+    ) -> Option<Instant> {
         match side {
             Side::Subscribe => self.subscriber.peer.receive(now, from, data),
             Side::Publish => {
@@ -117,7 +123,8 @@ impl Endpoint {
         let l = &engines.loops[engine];
         if ip.is_loopback() && ip.is_ipv4() {
             let shared = l.shared()?;
-            let local = SocketAddr::new(next_loopback(&engines.next_ip), shared.local_addr().port());
+            let local =
+                SocketAddr::new(next_loopback(&engines.next_ip), shared.local_addr().port());
             return Ok(Endpoint {
                 socket: shared,
                 local,
@@ -216,6 +223,9 @@ fn engines() -> &'static Engines {
 /// Datagrams the loops could not route to a connection, so far.
 pub fn unroutable() -> u64 {
     ENGINES.get().map_or(0, |e| {
-        e.loops.iter().map(|l| l.stats.unroutable.load(Ordering::Relaxed)).sum()
+        e.loops
+            .iter()
+            .map(|l| l.stats.unroutable.load(Ordering::Relaxed))
+            .sum()
     })
 }

@@ -134,10 +134,18 @@ mod tests {
         let a: IpAddr = "127.1.0.7".parse().unwrap();
         let b: IpAddr = "127.1.0.8".parse().unwrap();
         other
-            .send("127.0.0.1".parse().unwrap(), SocketAddr::new(a, port), b"to a")
+            .send(
+                "127.0.0.1".parse().unwrap(),
+                SocketAddr::new(a, port),
+                b"to a",
+            )
             .unwrap();
         other
-            .send("127.0.0.1".parse().unwrap(), SocketAddr::new(b, port), b"to b")
+            .send(
+                "127.0.0.1".parse().unwrap(),
+                SocketAddr::new(b, port),
+                b"to b",
+            )
             .unwrap();
         let mut bufs = RecvBufs::default();
         let mut got = Vec::new();
@@ -149,7 +157,10 @@ mod tests {
             }
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
-        assert_eq!(got, vec![(Some(a), b"to a".to_vec()), (Some(b), b"to b".to_vec())]);
+        assert_eq!(
+            got,
+            vec![(Some(a), b"to a".to_vec()), (Some(b), b"to b".to_vec())]
+        );
         // And a reply leaves from the address it was sent to.
         shared.send(a, other.local_addr(), b"from a").unwrap();
         let mut from = None;

@@ -41,11 +41,7 @@ fn redirect_line(line: &str, via: SocketAddr) -> Option<String> {
     let (ip, port) = (via.ip().to_string(), via.port().to_string());
     f[4] = &ip;
     f[5] = &port;
-    Some(format!(
-        "a=candidate:{}{}",
-        f.join(" "),
-        &body[end.len()..]
-    ))
+    Some(format!("a=candidate:{}{}", f.join(" "), &body[end.len()..]))
 }
 
 #[cfg(test)]

@@ -194,10 +194,10 @@ impl State {
             };
             tokio::select! {
                 r = listen.recv_from(&mut buf) => match r {
-                    Ok((n, from)) => self.from_client(from, &buf[..n], &to_loop).await,
+                    Ok((n, from)) => self.on_client_datagram(from, &buf[..n], &to_loop).await,
                     Err(_) => tokio::task::yield_now().await,
                 },
-                Some((client, data)) = from_server.recv() => self.from_server(client, data),
+                Some((client, data)) = from_server.recv() => self.on_server_datagram(client, data),
                 _ = sleep => self.send_due(),
                 changed = settings.changed() => {
                     if changed.is_err() {
@@ -212,7 +212,7 @@ impl State {
         }
     }
 
-    async fn from_client(
+    async fn on_client_datagram(
         &mut self,
         from: SocketAddr,
         data: &[u8],
@@ -238,7 +238,7 @@ impl State {
         }
     }
 
-    fn from_server(&mut self, client: SocketAddr, data: Vec<u8>) {
+    fn on_server_datagram(&mut self, client: SocketAddr, data: Vec<u8>) {
         if let Some(at) = self.down.admit(Instant::now(), data.len()) {
             let via = self.listen.clone();
             self.push(at, via, client, data);

@@ -129,12 +129,13 @@ impl Sampler {
         let mut layers_at = [0u64; 3];
         self.per_subscriber.clear();
         for (m, rs) in members.iter().zip(&receipts) {
-            self.per_subscriber.push(subscribers::Subscriber::from_receipts(
-                m.handle.participant_id(),
-                rs,
-                m.started,
-                now,
-            ));
+            self.per_subscriber
+                .push(subscribers::Subscriber::from_receipts(
+                    m.handle.participant_id(),
+                    rs,
+                    m.started,
+                    now,
+                ));
             let mut first_at: Option<Instant> = None;
             for r in rs.values() {
                 totals.add_receipt(r);

@@ -154,7 +154,9 @@ pub fn bot_sample() -> BotSample {
                 continue;
             }
             let stat = std::fs::read_to_string(t.path().join("schedstat")).unwrap_or_default();
-            let mut f = stat.split_whitespace().map(|v| v.parse::<f64>().unwrap_or(0.0));
+            let mut f = stat
+                .split_whitespace()
+                .map(|v| v.parse::<f64>().unwrap_or(0.0));
             b.run_s += f.next().unwrap_or(0.0) / 1e9;
             b.wait_s += f.next().unwrap_or(0.0) / 1e9;
         }

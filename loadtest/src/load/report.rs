@@ -254,7 +254,11 @@ impl Report {
 
     fn estimates(&self) -> String {
         let e = &self.subscriber_layers;
-        match (e.estimate_kbps_p50, e.estimate_kbps_min, e.estimate_kbps_max) {
+        match (
+            e.estimate_kbps_p50,
+            e.estimate_kbps_min,
+            e.estimate_kbps_max,
+        ) {
             (Some(p50), Some(min), Some(max)) => format!(
                 "p50 {p50:.0} kbit/s, min {min:.0}, max {max:.0} ({} subscribers)",
                 e.estimates

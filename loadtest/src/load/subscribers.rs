@@ -51,7 +51,10 @@ impl Subscriber {
             expected += r.packets + r.lost();
             s.freezes += r.freezes;
         }
-        let secs = now.saturating_duration_since(started).as_secs_f64().max(1e-3);
+        let secs = now
+            .saturating_duration_since(started)
+            .as_secs_f64()
+            .max(1e-3);
         s.rx_mbps = bytes as f64 * 8.0 / 1e6 / secs;
         s.loss_percent = if expected == 0 {
             0.0

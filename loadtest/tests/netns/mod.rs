@@ -81,7 +81,17 @@ impl Netns {
         // From here on, Drop cleans up whatever was made.
         let peer_if = format!("rln{tag}");
         let (h, p) = (format!("{host_ip}/30"), format!("{ns_ip}/30"));
-        run(&["ip", "link", "add", &ns.host_if, "type", "veth", "peer", "name", &peer_if])?;
+        run(&[
+            "ip",
+            "link",
+            "add",
+            &ns.host_if,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &peer_if,
+        ])?;
         run(&["ip", "link", "set", &peer_if, "netns", &ns.name])?;
         run(&["ip", "addr", "add", &h, "dev", &ns.host_if])?;
         run(&["ip", "link", "set", &ns.host_if, "up"])?;

@@ -130,7 +130,7 @@ async fn at_5_percent_loss_and_50_ms_rtt_nack_and_rtx_leave_under_1_percent_vide
     .expect("proxy starts");
     let opts = attendee("lossy").media_via(proxy.local_addr());
     let (sub, inside) = ns.join_bot(&server.ws_url(), opts).await;
-    sub.subscribe(&video, Quality::Medium)
+    sub.subscribe(&video, Quality::High)
         .await
         .expect("subscribe video");
     sub.wait_received(&video, |r| r.video_packets() > 100, WAIT)

@@ -3,10 +3,12 @@
 //! [`fleet::Fleet`]; [`run`] samples every second what the receiving bots
 //! got (loss after retransmission, end-to-end latency into an HDR
 //! histogram, bitrate), the server's `/metrics` (CPU, memory, forwarded
-//! packets) and this process's CPU, shows progress, and ends at
-//! `--duration` or Ctrl-C with a [`report::Report`].
+//! packets, per-subscriber estimates), this process's CPU and whether the
+//! bots kept up, shows progress, and ends at `--duration` or Ctrl-C with a
+//! [`report::Report`].
 //!
-//! Everything runs on one tokio runtime; every wait has a timeout, so a run
+//! Signaling and sampling run on one tokio runtime, the bots' media on the
+//! bots' event loops ([`crate::engine`]); every wait has a timeout, so a run
 //! always ends. The bots' cost is measured on this process alone, so run
 //! the server as a separate process to tell the two apart.
 

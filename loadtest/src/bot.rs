@@ -160,8 +160,9 @@ enum Command {
     Send(ClientMessage, oneshot::Sender<Result<()>>),
     SendRaw(String, oneshot::Sender<Result<()>>),
     RequestKeyframe(String, oneshot::Sender<Result<()>>),
-    /// The receipts of one track (`Some`) or all, and the publisher's stats.
-    Snapshot(Option<String>, oneshot::Sender<Snapshot>),
+    /// The receipts of one track (`Some`) or all, with their logs from an
+    /// instant on (`Some`) or whole, and the publisher's stats.
+    Snapshot(Option<String>, Option<Instant>, oneshot::Sender<Snapshot>),
     Unpublish(String, oneshot::Sender<Result<()>>),
     Lines(oneshot::Sender<Vec<(String, String)>>),
     Leave(oneshot::Sender<Result<()>>),
@@ -390,8 +391,12 @@ impl BotHandle {
     }
 
     async fn snapshot(&self, track: Option<&str>) -> Snapshot {
+        self.snapshot_since(track, None).await
+    }
+
+    async fn snapshot_since(&self, track: Option<&str>, since: Option<Instant>) -> Snapshot {
         let filter = track.map(str::to_string);
-        match self.call(|tx| Command::Snapshot(filter, tx)).await {
+        match self.call(|tx| Command::Snapshot(filter, since, tx)).await {
             Ok(s) => s,
             // The bot has stopped: what it had at the end.
             Err(_) => lock(&self.shared.last).clone().unwrap_or_default(),
@@ -409,6 +414,12 @@ impl BotHandle {
     /// What the bot received on every track.
     pub async fn receipts(&self) -> HashMap<String, TrackReceipt> {
         self.snapshot(None).await.receipts
+    }
+
+    /// [`receipts`](Self::receipts) with logs holding only the packets that
+    /// arrived at or after `t` (cheaper, for sampling many bots often).
+    pub async fn receipts_since(&self, t: Instant) -> HashMap<String, TrackReceipt> {
+        self.snapshot_since(None, Some(t)).await.receipts
     }
 
     /// Poll [`received`](Self::received) every 20 ms until `done` holds, up
@@ -575,16 +586,25 @@ impl BotTask {
         }
     }
 
-    fn snapshot(&self, track: Option<&str>) -> Snapshot {
+    fn snapshot(&self, track: Option<&str>, since: Option<Instant>) -> Snapshot {
         let media = engine::lock(&self.media);
+        let copy = |r: &TrackReceipt| match since {
+            Some(t) => r.clone_since(t),
+            None => r.clone(),
+        };
         let receipts = match track {
             Some(t) => media
                 .subscriber
                 .receipts
                 .get(t)
-                .map(|r| HashMap::from([(t.to_string(), r.clone())]))
+                .map(|r| HashMap::from([(t.to_string(), copy(r))]))
                 .unwrap_or_default(),
-            None => media.subscriber.receipts.clone(),
+            None => media
+                .subscriber
+                .receipts
+                .iter()
+                .map(|(k, r)| (k.clone(), copy(r)))
+                .collect(),
         };
         Snapshot {
             receipts,
@@ -621,7 +641,7 @@ impl BotTask {
                 rtc.disconnect();
             }
         }
-        *lock(&self.shared.last) = Some(self.snapshot(None));
+        *lock(&self.shared.last) = Some(self.snapshot(None, None));
         self.shared.events.close();
     }
 
@@ -658,8 +678,8 @@ impl BotTask {
                 self.sub_endpoint.wake();
                 let _ = reply.send(r);
             }
-            Command::Snapshot(track, reply) => {
-                let _ = reply.send(self.snapshot(track.as_deref()));
+            Command::Snapshot(track, since, reply) => {
+                let _ = reply.send(self.snapshot(track.as_deref(), since));
             }
             Command::Unpublish(track, reply) => {
                 let stopped = engine::lock(&self.media)

@@ -122,7 +122,7 @@ impl Sampler {
             .collect();
         let receipts = tokio::time::timeout(
             COLLECT_TIMEOUT,
-            join_all(members.iter().map(|m| m.handle.receipts())),
+            join_all(members.iter().map(|m| m.handle.receipts_since(self.cut))),
         )
         .await
         .unwrap_or_default();

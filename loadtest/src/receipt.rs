@@ -554,7 +554,10 @@ mod tests {
         r.record(rec(t0, 1, 0));
         r.record(rec(t1, 2, 0));
         let c = r.clone_since(t1);
-        assert_eq!((c.packets, c.bytes, c.max_seq), (r.packets, r.bytes, r.max_seq));
+        assert_eq!(
+            (c.packets, c.bytes, c.max_seq),
+            (r.packets, r.bytes, r.max_seq)
+        );
         assert_eq!(c.lost(), r.lost());
         assert_eq!(c.log.iter().map(|p| p.seq).collect::<Vec<_>>(), vec![2]);
     }

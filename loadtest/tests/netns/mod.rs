@@ -8,7 +8,6 @@
 //! Needs root and `ip`/`tc`. Without them the tests fail with a message
 //! saying so, unless `RELAIS_SKIP_NETNS=1` asks them to skip.
 
-
 use std::net::{IpAddr, Ipv4Addr};
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};

@@ -412,6 +412,10 @@ pub async fn run(
         rx_mbps_per_subscriber: rx_mbps_total / mean_subscribers.max(1e-9),
         rx_mbps_total,
         forwarded_packets_per_s: delta_server.map(|(_, f)| f / secs),
+        server_send_drops: match (sampler.first.server, last.server) {
+            (Some(a), Some(b)) => Some((b.send_dropped - a.send_dropped).max(0.0)),
+            _ => None,
+        },
         server_cpu_percent: delta_server.map(|(c, _)| 100.0 * c / secs),
         server_cpu_us_per_forwarded_packet: delta_server
             .filter(|(_, f)| *f > 0.0)

@@ -19,6 +19,8 @@ pub struct ServerSample {
     pub cpu_seconds: f64,
     pub rss_bytes: f64,
     pub forwarded_packets: f64,
+    /// Datagrams the server could not send (its socket was full).
+    pub send_dropped: f64,
 }
 
 /// Metric name → value, summed over labels.
@@ -129,6 +131,7 @@ pub async fn scrape(host: &str, pid: Option<u32>) -> Result<Scrape, String> {
             cpu_seconds: cpu,
             rss_bytes: rss,
             forwarded_packets: get("relais_rtp_packets_forwarded_total").unwrap_or(0.0),
+            send_dropped: get("relais_send_dropped_total").unwrap_or(0.0),
         },
         estimates: parse_estimates(&text),
     })

@@ -85,6 +85,9 @@ pub struct Report {
     pub rx_mbps_per_subscriber: f64,
     pub rx_mbps_total: f64,
     pub forwarded_packets_per_s: Option<f64>,
+    /// Datagrams the server dropped on sending (`relais_send_dropped_total`)
+    /// over the run: the server, not the bots, did not keep up.
+    pub server_send_drops: Option<f64>,
     pub server_cpu_percent: Option<f64>,
     pub server_cpu_us_per_forwarded_packet: Option<f64>,
     /// `proc` (`--server-pid`, clock ticks) or `metrics` (whole seconds:
@@ -199,7 +202,11 @@ impl Report {
             ("downlink estimates", self.estimates()),
             (
                 "server forwarded",
-                opt(self.forwarded_packets_per_s, " packets/s", 0),
+                format!(
+                    "{}, {} dropped on sending",
+                    opt(self.forwarded_packets_per_s, " packets/s", 0),
+                    opt(self.server_send_drops, "", 0)
+                ),
             ),
             (
                 "server CPU",

@@ -226,14 +226,20 @@ impl Sampler {
 /// Run a scenario to its end (or Ctrl-C) and report. `command` is recorded
 /// in the report as given.
 pub async fn run(
-    scenario: Scenario,
+    mut scenario: Scenario,
     command: String,
     show_progress: bool,
 ) -> anyhow::Result<Report> {
     let c = scenario.common().clone();
     let (ws, host) = cli::server_endpoints(&c.url).map_err(anyhow::Error::msg)?;
     match tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect(&host)).await {
-        Ok(Ok(_)) => {}
+        Ok(Ok(stream)) => {
+            // The bots' candidates: the address the server is reached from.
+            let c = scenario.common_mut();
+            if c.bind_ip.is_none() {
+                c.bind_ip = stream.local_addr().ok().map(|a| a.ip());
+            }
+        }
         Ok(Err(e)) => anyhow::bail!(
             "cannot reach the server at {host}: {e}. Is relais running and listening there (relais --listen {host})?"
         ),

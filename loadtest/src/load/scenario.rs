@@ -65,6 +65,9 @@ fn join_options(c: &Common, room: &str, name: String, role: Role, mode: RoomMode
         .mode(mode)
         .log_capacity(LOG_CAPACITY);
     o.timeout = c.join_timeout();
+    if let Some(ip) = c.bind_ip {
+        o = o.bind_ip(ip);
+    }
     match &c.secret {
         Some(secret) => o.signed(secret, TOKEN_TTL),
         None => o,

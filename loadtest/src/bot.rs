@@ -1,14 +1,15 @@
 //! A bot: one participant that joins a Relais room exactly as a client does
-//! (WebSocket signaling, a publish and a subscribe connection through str0m)
-//! and runs as one tokio task. Tests and the load tool drive it through a
-//! cloneable [`BotHandle`].
+//! (WebSocket signaling, a publish and a subscribe connection through str0m).
+//! Its tokio task handles signaling and commands; the bots' event loop
+//! ([`crate::engine`]) drives its two connections. Tests and the load tool
+//! drive it through a cloneable [`BotHandle`].
 //!
-//! Each connection has its own UDP socket: both talk to the same server
-//! address, so one shared socket could not tell their packets apart (nor
-//! could the server).
+//! Each connection has its own address (an address of its own on the shared
+//! loopback socket, or a socket of its own): both talk to the same server
+//! address, so the server tells them apart by theirs.
 
 use std::collections::{HashMap, HashSet};
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -19,6 +20,7 @@ use relais_signaling::protocol::{
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
+use crate::engine::{self, BotMedia, Endpoint, Media, Side};
 use crate::error::{BotError, Result};
 use crate::events::{EventLog, EVENT_CAPACITY};
 use crate::media::PublishOptions;
@@ -32,12 +34,10 @@ use crate::subscriber::Subscriber;
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long `leave` waits for the server to acknowledge.
 const LEAVE_TIMEOUT: Duration = Duration::from_secs(2);
+/// How often the task forgets requests nobody waits for.
+const EXPIRE_EVERY: Duration = Duration::from_secs(1);
 /// Commands queued to a bot's task.
 const COMMAND_QUEUE: usize = 64;
-/// Largest datagram read.
-const RECV_BUF: usize = 2048;
-/// Datagrams read from a socket per wakeup, at most, after the first.
-const RECV_BATCH: usize = 32;
 
 /// How to join.
 #[derive(Debug, Clone)]
@@ -52,6 +52,9 @@ pub struct JoinOptions {
     pub mode: Option<RoomMode>,
     /// Address of the bot's UDP sockets (and its ICE host candidate).
     pub bind_ip: IpAddr,
+    /// Send media to this address instead of the server's candidates (an
+    /// impairment proxy in front of the server, see [`crate::impair`]).
+    pub media_via: Option<SocketAddr>,
     /// Connecting and joining must finish within this.
     pub timeout: Duration,
     /// Packets each track's receipt keeps in its log (0: counters only).
@@ -69,6 +72,7 @@ impl JoinOptions {
             role: None,
             mode: None,
             bind_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            media_via: None,
             timeout: REQUEST_TIMEOUT,
             log_capacity: LOG_CAPACITY,
             event_capacity: EVENT_CAPACITY,
@@ -98,6 +102,18 @@ impl JoinOptions {
         claims.role = self.role;
         claims.mode = self.mode;
         self.token = Some(mint_token(secret, &claims));
+        self
+    }
+
+    /// Bind the bot's UDP sockets (and its ICE candidates) to `ip`.
+    pub fn bind_ip(mut self, ip: IpAddr) -> Self {
+        self.bind_ip = ip;
+        self
+    }
+
+    /// Send media through `proxy` (see [`JoinOptions::media_via`]).
+    pub fn media_via(mut self, proxy: SocketAddr) -> Self {
+        self.media_via = Some(proxy);
         self
     }
 
@@ -144,8 +160,9 @@ enum Command {
     Send(ClientMessage, oneshot::Sender<Result<()>>),
     SendRaw(String, oneshot::Sender<Result<()>>),
     RequestKeyframe(String, oneshot::Sender<Result<()>>),
-    /// The receipts of one track (`Some`) or all, and the publisher's stats.
-    Snapshot(Option<String>, oneshot::Sender<Snapshot>),
+    /// The receipts of one track (`Some`) or all, with their logs from an
+    /// instant on (`Some`) or whole, and the publisher's stats.
+    Snapshot(Option<String>, Option<Instant>, oneshot::Sender<Snapshot>),
     Unpublish(String, oneshot::Sender<Result<()>>),
     Lines(oneshot::Sender<Vec<(String, String)>>),
     Leave(oneshot::Sender<Result<()>>),
@@ -210,7 +227,13 @@ impl Bot {
                 Incoming::Closed => return Err(BotError::Closed),
             }
         };
-        let sub_peer = Peer::bind(opts.bind_ip).await?;
+        let sub_peer = Peer::bind(opts.bind_ip)?;
+        let sub_endpoint = sub_peer.endpoint.clone();
+        let media = Arc::new(Mutex::new(Media {
+            subscriber: Subscriber::new(sub_peer, opts.log_capacity),
+            publisher: None,
+        }));
+        sub_endpoint.register(&media, Side::Subscribe);
         let (cmd_tx, cmd_rx) = mpsc::channel(COMMAND_QUEUE);
         let shared = Arc::new(Shared {
             events,
@@ -222,14 +245,14 @@ impl Bot {
             commands: cmd_rx,
             shared: shared.clone(),
             bind_ip: opts.bind_ip,
-            subscriber: Subscriber::new(sub_peer, opts.log_capacity),
-            publisher: None,
+            media_via: opts.media_via,
+            media,
+            sub_endpoint,
+            pub_endpoint: None,
             pending_publish: None,
             requests: HashMap::new(),
             internal: HashSet::new(),
             leaving: None,
-            sub_buf: vec![0; RECV_BUF],
-            pub_buf: vec![0; RECV_BUF],
         };
         let handle = tokio::spawn(task.run(early));
         *lock(&shared.task) = Some(handle);
@@ -369,8 +392,12 @@ impl BotHandle {
     }
 
     async fn snapshot(&self, track: Option<&str>) -> Snapshot {
+        self.snapshot_since(track, None).await
+    }
+
+    async fn snapshot_since(&self, track: Option<&str>, since: Option<Instant>) -> Snapshot {
         let filter = track.map(str::to_string);
-        match self.call(|tx| Command::Snapshot(filter, tx)).await {
+        match self.call(|tx| Command::Snapshot(filter, since, tx)).await {
             Ok(s) => s,
             // The bot has stopped: what it had at the end.
             Err(_) => lock(&self.shared.last).clone().unwrap_or_default(),
@@ -388,6 +415,12 @@ impl BotHandle {
     /// What the bot received on every track.
     pub async fn receipts(&self) -> HashMap<String, TrackReceipt> {
         self.snapshot(None).await.receipts
+    }
+
+    /// [`receipts`](Self::receipts) with logs holding only the packets that
+    /// arrived at or after `t` (cheaper, for sampling many bots often).
+    pub async fn receipts_since(&self, t: Instant) -> HashMap<String, TrackReceipt> {
+        self.snapshot_since(None, Some(t)).await.receipts
     }
 
     /// Poll [`received`](Self::received) every 20 ms until `done` holds, up
@@ -465,12 +498,10 @@ impl BotHandle {
     }
 }
 
-/// What the loop woke up for.
+/// What the task woke up for.
 enum Wake {
     Command(Option<Command>),
     Signal(Incoming),
-    SubData(std::io::Result<(usize, std::net::SocketAddr)>),
-    PubData(std::io::Result<(usize, std::net::SocketAddr)>),
     Timer,
 }
 
@@ -479,8 +510,11 @@ struct BotTask {
     commands: mpsc::Receiver<Command>,
     shared: Arc<Shared>,
     bind_ip: IpAddr,
-    subscriber: Subscriber,
-    publisher: Option<Publisher>,
+    media_via: Option<SocketAddr>,
+    /// The connections, driven by the bots' event loop.
+    media: BotMedia,
+    sub_endpoint: Endpoint,
+    pub_endpoint: Option<Endpoint>,
     /// The publish offer waiting for its answer, and when it was sent.
     pending_publish: Option<(PendingPublish, Instant, oneshot::Sender<Result<Published>>)>,
     /// Requests from handles waiting for their reply, by request id.
@@ -488,19 +522,6 @@ struct BotTask {
     /// Request ids of the bot's own messages (subscribe answers).
     internal: HashSet<String>,
     leaving: Option<(String, Instant, oneshot::Sender<Result<()>>)>,
-    sub_buf: Vec<u8>,
-    pub_buf: Vec<u8>,
-}
-
-/// Read from a socket that may not exist yet.
-async fn recv_opt(
-    peer: Option<&Peer>,
-    buf: &mut [u8],
-) -> std::io::Result<(usize, std::net::SocketAddr)> {
-    match peer {
-        Some(p) => p.socket().recv_from(buf).await,
-        None => std::future::pending().await,
-    }
 }
 
 impl BotTask {
@@ -512,22 +533,11 @@ impl BotTask {
             }
         }
         // One timer for the task's life, moved only when the deadline moves.
-        let timer = tokio::time::sleep(Duration::from_secs(1));
+        let timer = tokio::time::sleep(EXPIRE_EVERY);
         tokio::pin!(timer);
         loop {
             let now = Instant::now();
-            let mut wake = now + Duration::from_secs(1);
-            if let Some(t) = self.subscriber.poll() {
-                wake = wake.min(t);
-            }
-            if let Some(p) = self.publisher.as_mut() {
-                if let Some(t) = p.poll() {
-                    wake = wake.min(t);
-                }
-                if let Some(t) = p.next_media_at() {
-                    wake = wake.min(t);
-                }
-            }
+            let mut wake = now + EXPIRE_EVERY;
             if let Some((_, deadline, _)) = &self.leaving {
                 if now >= *deadline {
                     break;
@@ -541,8 +551,6 @@ impl BotTask {
             let event = tokio::select! {
                 c = self.commands.recv() => Wake::Command(c),
                 m = self.signal.recv() => Wake::Signal(m),
-                r = self.subscriber.peer.socket().recv_from(&mut self.sub_buf) => Wake::SubData(r),
-                r = recv_opt(self.publisher.as_ref().map(|p| &p.peer), &mut self.pub_buf) => Wake::PubData(r),
                 _ = &mut timer => Wake::Timer,
             };
             let now = Instant::now();
@@ -558,46 +566,7 @@ impl BotTask {
                         break;
                     }
                 }
-                Wake::SubData(Ok((n, from))) => {
-                    let sub = &mut self.subscriber;
-                    sub.peer.receive(now, from, &self.sub_buf[..n]);
-                    // Whatever else is queued on the socket, without a wakeup each.
-                    for _ in 0..RECV_BATCH {
-                        sub.poll();
-                        match sub.peer.socket().try_recv_from(&mut self.sub_buf) {
-                            Ok((n, from)) => {
-                                sub.peer.receive(Instant::now(), from, &self.sub_buf[..n])
-                            }
-                            Err(_) => break,
-                        }
-                    }
-                }
-                Wake::PubData(Ok((n, from))) => {
-                    if let Some(p) = self.publisher.as_mut() {
-                        p.peer.receive(now, from, &self.pub_buf[..n]);
-                        for _ in 0..RECV_BATCH {
-                            p.poll();
-                            match p.peer.socket().try_recv_from(&mut self.pub_buf) {
-                                Ok((n, from)) => {
-                                    p.peer.receive(Instant::now(), from, &self.pub_buf[..n])
-                                }
-                                Err(_) => break,
-                            }
-                        }
-                    }
-                }
-                // ICMP port unreachable and the like: nothing to do.
-                Wake::SubData(Err(_)) | Wake::PubData(Err(_)) => {}
-                Wake::Timer => {
-                    self.expire_requests(now);
-                    self.subscriber.peer.timeout(now);
-                    self.subscriber.poll();
-                    if let Some(p) = self.publisher.as_mut() {
-                        p.peer.timeout(now);
-                        p.poll();
-                        p.send_due_media(now);
-                    }
-                }
+                Wake::Timer => self.expire_requests(now),
             }
         }
         self.finish().await;
@@ -618,19 +587,29 @@ impl BotTask {
         }
     }
 
-    fn snapshot(&self, track: Option<&str>) -> Snapshot {
+    fn snapshot(&self, track: Option<&str>, since: Option<Instant>) -> Snapshot {
+        let media = engine::lock(&self.media);
+        let copy = |r: &TrackReceipt| match since {
+            Some(t) => r.clone_since(t),
+            None => r.clone(),
+        };
         let receipts = match track {
-            Some(t) => self
+            Some(t) => media
                 .subscriber
                 .receipts
                 .get(t)
-                .map(|r| HashMap::from([(t.to_string(), r.clone())]))
+                .map(|r| HashMap::from([(t.to_string(), copy(r))]))
                 .unwrap_or_default(),
-            None => self.subscriber.receipts.clone(),
+            None => media
+                .subscriber
+                .receipts
+                .iter()
+                .map(|(k, r)| (k.clone(), copy(r)))
+                .collect(),
         };
         Snapshot {
             receipts,
-            stats: self
+            stats: media
                 .publisher
                 .as_ref()
                 .map(|p| p.stats.clone())
@@ -643,16 +622,27 @@ impl BotTask {
             let _ = reply.send(Ok(()));
         }
         self.signal.close().await;
-        for rtc in [
-            self.subscriber.peer.rtc.as_mut(),
-            self.publisher.as_mut().and_then(|p| p.peer.rtc.as_mut()),
-        ]
-        .into_iter()
-        .flatten()
-        {
-            rtc.disconnect();
+        self.sub_endpoint.unregister();
+        if let Some(e) = &self.pub_endpoint {
+            e.unregister();
         }
-        *lock(&self.shared.last) = Some(self.snapshot(None));
+        {
+            let mut media = engine::lock(&self.media);
+            let Media {
+                subscriber,
+                publisher,
+            } = &mut *media;
+            for rtc in [
+                subscriber.peer.rtc.as_mut(),
+                publisher.as_mut().and_then(|p| p.peer.rtc.as_mut()),
+            ]
+            .into_iter()
+            .flatten()
+            {
+                rtc.disconnect();
+            }
+        }
+        *lock(&self.shared.last) = Some(self.snapshot(None, None));
         self.shared.events.close();
     }
 
@@ -683,13 +673,20 @@ impl BotTask {
                 let _ = reply.send(self.signal.send_raw(text).await);
             }
             Command::RequestKeyframe(track, reply) => {
-                let _ = reply.send(self.subscriber.request_keyframe(&track));
+                let r = engine::lock(&self.media)
+                    .subscriber
+                    .request_keyframe(&track);
+                self.sub_endpoint.wake();
+                let _ = reply.send(r);
             }
-            Command::Snapshot(track, reply) => {
-                let _ = reply.send(self.snapshot(track.as_deref()));
+            Command::Snapshot(track, since, reply) => {
+                let _ = reply.send(self.snapshot(track.as_deref(), since));
             }
             Command::Unpublish(track, reply) => {
-                let stopped = self.publisher.as_mut().is_some_and(|p| p.stop(&track));
+                let stopped = engine::lock(&self.media)
+                    .publisher
+                    .as_mut()
+                    .is_some_and(|p| p.stop(&track));
                 let _ = reply.send(if stopped {
                     Ok(())
                 } else {
@@ -699,7 +696,7 @@ impl BotTask {
                 });
             }
             Command::Lines(reply) => {
-                let lines = self
+                let lines = engine::lock(&self.media)
                     .subscriber
                     .lines()
                     .iter()
@@ -734,15 +731,24 @@ impl BotTask {
             let e = BotError::Usage("a publish is already waiting for its answer".into());
             return Err((e, reply));
         }
-        if self.publisher.is_none() {
-            match Peer::bind(self.bind_ip).await {
-                Ok(peer) => self.publisher = Some(Publisher::new(peer, now)),
+        if self.pub_endpoint.is_none() {
+            match Peer::bind(self.bind_ip) {
+                Ok(peer) => {
+                    let endpoint = peer.endpoint.clone();
+                    engine::lock(&self.media).publisher = Some(Publisher::new(peer, now));
+                    endpoint.register(&self.media, Side::Publish);
+                    self.pub_endpoint = Some(endpoint);
+                }
                 Err(e) => return Err((e.into(), reply)),
             }
         }
-        let publisher = self.publisher.as_mut().expect("just made");
         let req = self.signal.next_req();
-        let (sdp, sources, pending) = match publisher.offer(opts, req.clone()) {
+        let offer = engine::lock(&self.media)
+            .publisher
+            .as_mut()
+            .expect("just made")
+            .offer(opts, req.clone());
+        let (sdp, sources, pending) = match offer {
             Ok(o) => o,
             Err(e) => return Err((e, reply)),
         };
@@ -758,6 +764,14 @@ impl BotTask {
         Ok(())
     }
 
+    /// The server's SDP, its candidates pointing at `media_via` if set.
+    fn redirect(&self, sdp: String) -> String {
+        match self.media_via {
+            Some(via) => crate::impair::redirect_candidates(&sdp, via),
+            None => sdp,
+        }
+    }
+
     /// Handle a server message; true when the bot should stop.
     async fn on_server_message(&mut self, m: ServerMessage, now: Instant) -> bool {
         self.shared.events.push(m.clone());
@@ -770,11 +784,18 @@ impl BotTask {
             {
                 let (pending, _, reply) = self.pending_publish.take().expect("checked");
                 let result = match m {
-                    ServerMessage::PublishAnswer { sdp, tracks, .. } => self
-                        .publisher
-                        .as_mut()
-                        .expect("a pending publish has a publisher")
-                        .accept_answer(pending, &sdp, &tracks, now),
+                    ServerMessage::PublishAnswer { sdp, tracks, .. } => {
+                        let sdp = self.redirect(sdp);
+                        let r = engine::lock(&self.media)
+                            .publisher
+                            .as_mut()
+                            .expect("a pending publish has a publisher")
+                            .accept_answer(pending, &sdp, &tracks, now);
+                        if let Some(e) = &self.pub_endpoint {
+                            e.wake();
+                        }
+                        r
+                    }
                     ServerMessage::Error { code, message, .. } => {
                         Err(BotError::Refused { code, message })
                     }
@@ -807,7 +828,12 @@ impl BotTask {
         }
         match m {
             ServerMessage::SubscribeOffer { sdp, tracks } => {
-                match self.subscriber.accept_offer(&sdp, &tracks, now) {
+                let sdp = self.redirect(sdp);
+                let answer = engine::lock(&self.media)
+                    .subscriber
+                    .accept_offer(&sdp, &tracks, now);
+                self.sub_endpoint.wake();
+                match answer {
                     Ok(answer) => {
                         let req = self.signal.next_req();
                         self.internal.insert(req.clone());

@@ -10,9 +10,12 @@
 //! - [`media`]: VP8 simulcast and Opus-sized audio sources; [`vp8`] and
 //!   [`tag`]: the payload layout a receiver reads back.
 //!
-//! Each bot is one tokio task with two UDP sockets, one per connection: both
-//! connections talk to the same server address, so their packets could not
-//! be told apart on one socket (by the bot or by the server).
+//! Bots are cheap: each bot's task handles only its signaling; one event
+//! loop ([`engine`]) drives the str0m connections of every bot in the
+//! process. Bots bound to loopback share one UDP socket, each connection
+//! with its own address 127.1.x.y, so the server still tells them apart by
+//! source address. [`impair`] adds loss, delay and rate caps between a bot
+//! and the server.
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -39,8 +42,10 @@
 #![forbid(unsafe_code)]
 
 pub mod bot;
+pub mod engine;
 pub mod error;
 pub mod events;
+pub mod impair;
 pub mod load;
 pub mod media;
 pub mod pacer;

@@ -1,7 +1,8 @@
-//! One str0m peer connection and the UDP socket it owns: feeding datagrams
-//! and timeouts in, draining its output (transmits out, events to the
-//! caller). The drain is bounded and never blocks: a datagram the socket
-//! cannot take right now is counted as dropped, as a congested link would.
+//! One str0m peer connection and the address it sends from (an
+//! [`Endpoint`] of the bots' event loop): feeding datagrams and timeouts
+//! in, draining its output (transmits out, events to the caller). The drain
+//! is bounded and never blocks: a datagram the socket cannot take right now
+//! is counted as dropped, as a congested link would.
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -9,7 +10,8 @@ use std::time::{Duration, Instant};
 
 use str0m::net::{Protocol, Receive};
 use str0m::{Candidate, Event, Input, Output, Rtc};
-use tokio::net::UdpSocket;
+
+use crate::engine::Endpoint;
 
 /// At most this many outputs per drain; str0m ends with a timeout well before.
 const DRAIN_BOUND: usize = 100_000;
@@ -18,7 +20,7 @@ const RETRY_AFTER: Duration = Duration::from_millis(50);
 
 pub(crate) struct Peer {
     pub rtc: Option<Rtc>,
-    socket: UdpSocket,
+    pub endpoint: Endpoint,
     local: SocketAddr,
     /// Datagrams the socket refused.
     pub send_drops: u64,
@@ -29,13 +31,14 @@ pub(crate) struct Peer {
 }
 
 impl Peer {
-    /// A socket on `ip` (any port); the connection comes later.
-    pub async fn bind(ip: IpAddr) -> io::Result<Peer> {
-        let socket = UdpSocket::bind(SocketAddr::new(ip, 0)).await?;
-        let local = socket.local_addr()?;
+    /// An address for a connection bound to `ip` (loopback: an address of
+    /// its own on the shared socket); the connection comes later.
+    pub fn bind(ip: IpAddr) -> io::Result<Peer> {
+        let endpoint = Endpoint::new(ip)?;
+        let local = endpoint.local;
         Ok(Peer {
             rtc: None,
-            socket,
+            endpoint,
             local,
             send_drops: 0,
             sent: 0,
@@ -53,10 +56,6 @@ impl Peer {
             Err(e) => tracing::warn!(error = %e, "no host candidate for {}", self.local),
         }
         rtc
-    }
-
-    pub fn socket(&self) -> &UdpSocket {
-        &self.socket
     }
 
     /// Feed a datagram that arrived on this peer's socket.
@@ -89,9 +88,10 @@ impl Peer {
             match rtc.poll_output() {
                 Ok(Output::Timeout(t)) => return Some(t),
                 Ok(Output::Transmit(t)) => {
-                    match self.socket.try_send_to(&t.contents, t.destination) {
-                        Ok(_) => self.sent += 1,
-                        Err(_) => self.send_drops += 1,
+                    if self.endpoint.send(t.destination, &t.contents) {
+                        self.sent += 1;
+                    } else {
+                        self.send_drops += 1;
                     }
                 }
                 Ok(Output::Event(e)) => on_event(rtc, e),

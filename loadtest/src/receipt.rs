@@ -197,6 +197,34 @@ impl TrackReceipt {
         }
     }
 
+    /// A copy whose log holds only the packets that arrived at or after
+    /// `t`: the counters of a clone at the cost of the recent packets only.
+    pub fn clone_since(&self, t: Instant) -> TrackReceipt {
+        TrackReceipt {
+            track_id: self.track_id.clone(),
+            packets: self.packets,
+            bytes: self.bytes,
+            ssrcs: self.ssrcs.clone(),
+            per_layer: self.per_layer,
+            audio_packets: self.audio_packets,
+            untagged: self.untagged,
+            keyframes: self.keyframes,
+            first_at: self.first_at,
+            last_at: self.last_at,
+            first_seq: self.first_seq,
+            max_seq: self.max_seq,
+            out_of_order: self.out_of_order,
+            jitter: self.jitter,
+            freezes: self.freezes,
+            max_video_gap: self.max_video_gap,
+            last_video_at: self.last_video_at,
+            last_transit: self.last_transit,
+            jitter_us: self.jitter_us,
+            log: self.since(t).copied().collect(),
+            log_capacity: self.log_capacity,
+        }
+    }
+
     /// Record a packet as it arrived.
     pub fn record(&mut self, r: PacketRecord) {
         self.packets += 1;
@@ -516,6 +544,22 @@ mod tests {
         assert_eq!(r.layers_since(t1), [0, 1, 1]);
         assert_eq!(r.current_layer(), Some(2));
         assert_eq!(r.first_of_layer_after(2, t0).map(|k| k.seq), Some(7));
+    }
+
+    #[test]
+    fn a_copy_since_an_instant_keeps_counters_and_recent_packets() {
+        let t0 = Instant::now();
+        let t1 = t0 + Duration::from_secs(1);
+        let mut r = TrackReceipt::new("x");
+        r.record(rec(t0, 1, 0));
+        r.record(rec(t1, 2, 0));
+        let c = r.clone_since(t1);
+        assert_eq!(
+            (c.packets, c.bytes, c.max_seq),
+            (r.packets, r.bytes, r.max_seq)
+        );
+        assert_eq!(c.lost(), r.lost());
+        assert_eq!(c.log.iter().map(|p| p.seq).collect::<Vec<_>>(), vec![2]);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The `relais-load` binary against an in-process server: a webinar of one
-//! presenter and 20 attendees for a few seconds; the JSON report is complete
-//! and plausible. No timing assertions: this checks the tool, not the server.
+//! presenter and 20 attendees, and a churn of 3 cycling bots, for a few
+//! seconds each; the JSON reports are complete and plausible. No timing
+//! assertions: this checks the tool, not the server.
 
 use std::process::Command;
 use std::time::Duration;
@@ -79,5 +80,48 @@ async fn webinar_1_to_20_reports_complete_json() {
     assert!(lines.lines().count() >= 3, "{lines}");
     let _ = std::fs::remove_file(&json);
     let _ = std::fs::remove_file(&csv);
+    server.shutdown().await;
+}
+
+/// Churn counts joins over cycles apart from the bots in the room, and
+/// reports each subscriber.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn churn_counts_joins_over_cycles() {
+    let server = start(ServerConfig::default()).await.expect("server starts");
+    let url = format!("http://{}", server.http_addr());
+    let json = std::env::temp_dir().join(format!("relais-load-churn-{}.json", std::process::id()));
+    let j = json.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_relais-load"))
+            .args(["churn", "--url", &url, "--participants", "3"])
+            .args(["--stay", "1", "--pause", "0.2", "--ramp", "20"])
+            .args(["--duration", "4", "--quiet", "--json"])
+            .arg(&j)
+            .output()
+    });
+    let out = tokio::time::timeout(Duration::from_secs(60), out)
+        .await
+        .expect("the tool ends by itself")
+        .expect("join")
+        .expect("the tool runs");
+    assert!(
+        out.status.success(),
+        "exit {:?}\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("JSON written")).unwrap();
+    assert_eq!(r["scenario"], "churn");
+    assert_eq!(r["target"], 4, "publisher and 3 cycling: {r}");
+    let joined = r["joined"].as_u64().unwrap();
+    assert!(joined > 4, "the 3 rejoined at least once: {r}");
+    assert!(r["present"].as_u64().unwrap() <= 4, "{r}");
+    assert_eq!(r["failed"], 0, "{r}");
+    assert!(r["packets_received"].as_u64().unwrap() > 0, "{r}");
+    let subs = r["per_subscriber"].as_array().expect("per_subscriber");
+    assert!(subs.iter().all(|s| s["participant_id"].is_string()), "{r}");
+    let _ = std::fs::remove_file(&json);
     server.shutdown().await;
 }

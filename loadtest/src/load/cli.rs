@@ -44,6 +44,14 @@ impl Scenario {
             Scenario::Churn(a) => &a.common,
         }
     }
+
+    pub fn common_mut(&mut self) -> &mut Common {
+        match self {
+            Scenario::Webinar(a) => &mut a.common,
+            Scenario::Meeting(a) => &mut a.common,
+            Scenario::Churn(a) => &mut a.common,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Args)]
@@ -174,6 +182,16 @@ pub struct Common {
     /// `process_cpu_seconds_total` (whole seconds).
     #[arg(long, value_name = "PID")]
     pub server_pid: Option<u32>,
+    /// The bots' address (their ICE candidates). Default: the address this
+    /// machine reaches the server from (127.0.0.1 for a server on loopback,
+    /// where each connection then gets its own 127.1.x.y).
+    #[arg(long, value_name = "IP")]
+    pub bind_ip: Option<std::net::IpAddr>,
+    /// Event loops (threads) driving the bots' connections. One drives
+    /// hundreds of bots; two (the default) spread a large fleet over two
+    /// cores and keep up better on a machine shared with other work.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub bot_threads: u16,
     /// No live progress display.
     #[arg(long, short)]
     pub quiet: bool,

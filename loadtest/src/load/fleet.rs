@@ -87,8 +87,9 @@ struct Inner {
 /// The run's bots.
 #[derive(Debug)]
 pub struct Fleet {
-    /// Joins the scenario means to make in all (for churn: at once).
+    /// Joins the scenario means to make in all (for churn: bots at once).
     pub target: usize,
+    /// Joins that succeeded, over all cycles.
     pub joined: AtomicUsize,
     pub failed: AtomicUsize,
     next_id: AtomicUsize,
@@ -176,6 +177,11 @@ impl Fleet {
 
     pub fn join_times(&self) -> Vec<Duration> {
         self.lock().join_times.clone()
+    }
+
+    /// Bots in their rooms now (churn: fewer than joins over the run).
+    pub fn present(&self) -> usize {
+        self.lock().members.len()
     }
 
     pub fn members(&self) -> Vec<Member> {

@@ -3,10 +3,12 @@
 //! [`fleet::Fleet`]; [`run`] samples every second what the receiving bots
 //! got (loss after retransmission, end-to-end latency into an HDR
 //! histogram, bitrate), the server's `/metrics` (CPU, memory, forwarded
-//! packets) and this process's CPU, shows progress, and ends at
-//! `--duration` or Ctrl-C with a [`report::Report`].
+//! packets, per-subscriber estimates), this process's CPU and whether the
+//! bots kept up, shows progress, and ends at `--duration` or Ctrl-C with a
+//! [`report::Report`].
 //!
-//! Everything runs on one tokio runtime; every wait has a timeout, so a run
+//! Signaling and sampling run on one tokio runtime, the bots' media on the
+//! bots' event loops ([`crate::engine`]); every wait has a timeout, so a run
 //! always ends. The bots' cost is measured on this process alone, so run
 //! the server as a separate process to tell the two apart.
 
@@ -16,6 +18,7 @@ mod plot;
 pub mod probe;
 pub mod report;
 pub mod scenario;
+pub mod subscribers;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -78,6 +81,7 @@ struct Point {
     totals: Totals,
     server: Option<ServerSample>,
     bot_cpu: f64,
+    bots: probe::BotSample,
 }
 
 /// The sampler's state across rounds.
@@ -96,8 +100,15 @@ struct Sampler {
     rss_max: Option<f64>,
     layers_at: [u64; 3],
     subscribers: usize,
+    /// Receiving bots summed over the steady rounds, and those rounds (for
+    /// the mean number receiving, which churn makes vary).
+    subscriber_rounds: (usize, usize),
     samples: Vec<Sample>,
     metrics_error: Option<String>,
+    /// The receiving bots as the latest round saw them.
+    per_subscriber: Vec<subscribers::Subscriber>,
+    /// The server's downlink estimates at the latest scrape.
+    estimates: std::collections::BTreeMap<String, f64>,
 }
 
 impl Sampler {
@@ -111,14 +122,22 @@ impl Sampler {
             .collect();
         let receipts = tokio::time::timeout(
             COLLECT_TIMEOUT,
-            join_all(members.iter().map(|m| m.handle.receipts())),
+            join_all(members.iter().map(|m| m.handle.receipts_since(self.cut))),
         )
         .await
         .unwrap_or_default();
         let mut totals = self.fleet.retired();
         let mut second = histogram();
         let mut layers_at = [0u64; 3];
+        self.per_subscriber.clear();
         for (m, rs) in members.iter().zip(&receipts) {
+            self.per_subscriber
+                .push(subscribers::Subscriber::from_receipts(
+                    m.handle.participant_id(),
+                    rs,
+                    m.started,
+                    now,
+                ));
             let mut first_at: Option<Instant> = None;
             for r in rs.values() {
                 totals.add_receipt(r);
@@ -150,8 +169,15 @@ impl Sampler {
         self.cut = now;
         self.layers_at = layers_at;
         self.subscribers = members.len();
+        if self.steady_from.is_some() {
+            self.subscriber_rounds.0 += members.len();
+            self.subscriber_rounds.1 += 1;
+        }
         let server = match probe::scrape(&self.host, self.server_pid).await {
-            Ok(s) => Some(s),
+            Ok(s) => {
+                self.estimates = s.estimates;
+                Some(s.sample)
+            }
             Err(e) => {
                 self.metrics_error.get_or_insert(e);
                 None
@@ -165,6 +191,7 @@ impl Sampler {
             totals,
             server,
             bot_cpu: probe::own_cpu_seconds(),
+            bots: probe::bot_sample(),
         };
         let dt = now.duration_since(self.prev.at).as_secs_f64().max(1e-3);
         let (a, b) = (&self.prev.totals, &point.totals);
@@ -176,6 +203,7 @@ impl Sampler {
         self.samples.push(Sample {
             t_s: now.duration_since(self.started).as_secs_f64(),
             joined: self.fleet.joined(),
+            present: self.fleet.present(),
             failed: self.fleet.failed(),
             rx_mbps: b.bytes.saturating_sub(a.bytes) as f64 * 8.0 / 1e6 / dt,
             loss_percent: if expected == 0 {
@@ -198,14 +226,20 @@ impl Sampler {
 /// Run a scenario to its end (or Ctrl-C) and report. `command` is recorded
 /// in the report as given.
 pub async fn run(
-    scenario: Scenario,
+    mut scenario: Scenario,
     command: String,
     show_progress: bool,
 ) -> anyhow::Result<Report> {
     let c = scenario.common().clone();
     let (ws, host) = cli::server_endpoints(&c.url).map_err(anyhow::Error::msg)?;
     match tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect(&host)).await {
-        Ok(Ok(_)) => {}
+        Ok(Ok(stream)) => {
+            // The bots' candidates: the address the server is reached from.
+            let c = scenario.common_mut();
+            if c.bind_ip.is_none() {
+                c.bind_ip = stream.local_addr().ok().map(|a| a.ip());
+            }
+        }
         Ok(Err(e)) => anyhow::bail!(
             "cannot reach the server at {host}: {e}. Is relais running and listening there (relais --listen {host})?"
         ),
@@ -225,8 +259,9 @@ pub async fn run(
     let first = Point {
         at: started,
         totals: Totals::default(),
-        server: server0.as_ref().ok().copied(),
+        server: server0.as_ref().ok().map(|s| s.sample),
         bot_cpu: probe::own_cpu_seconds(),
+        bots: probe::bot_sample(),
     };
     let mut sampler = Sampler {
         fleet: fleet.clone(),
@@ -242,8 +277,11 @@ pub async fn run(
         rss_max: first.server.map(|s| s.rss_bytes),
         layers_at: [0; 3],
         subscribers: 0,
+        subscriber_rounds: (0, 0),
         samples: Vec::new(),
         metrics_error: None,
+        per_subscriber: Vec::new(),
+        estimates: Default::default(),
     };
     let bar = if show_progress {
         ProgressBar::new(target as u64)
@@ -251,7 +289,7 @@ pub async fn run(
         ProgressBar::with_draw_target(Some(target as u64), ProgressDrawTarget::hidden())
     };
     bar.set_style(
-        ProgressStyle::with_template("{elapsed:>4} [{bar:24}] {pos}/{len} joined {msg}")
+        ProgressStyle::with_template("{elapsed:>4} [{bar:24}] {pos}/{len} in {msg}")
             .expect("valid template")
             .progress_chars("=> "),
     );
@@ -290,9 +328,10 @@ pub async fn run(
                 .map(|t| t.saturating_duration_since(started).as_secs_f64());
         }
         if let Some(s) = sampler.samples.last() {
-            bar.set_position(fleet.joined() as u64);
+            bar.set_position(fleet.present() as u64);
             bar.set_message(format!(
-                "({} failed) rx {:.1} Mbit/s, loss {:.2}%, p99 {:.1} ms, server {}, bots {:.0}%",
+                "({} joins, {} failed) rx {:.1} Mbit/s, loss {:.2}%, p99 {:.1} ms, server {}, bots {:.0}%",
+                fleet.joined(),
                 fleet.failed(),
                 s.rx_mbps,
                 s.loss_percent,
@@ -327,13 +366,21 @@ pub async fn run(
         &sampler.steady
     };
     let t = &last.totals;
+    let mean_subscribers = match sampler.subscriber_rounds {
+        (sum, rounds) if rounds > 0 => sum as f64 / rounds as f64,
+        _ => sampler.subscribers as f64,
+    };
+    let mut per_subscriber = std::mem::take(&mut sampler.per_subscriber);
+    let spread = subscribers::spread(&mut per_subscriber, &sampler.estimates);
     let report = Report {
         scenario: name,
         command,
         target,
         joined: fleet.joined(),
         failed: fleet.failed(),
+        present: fleet.present(),
         failures: fleet.failures(),
+        hint: fleet.hint(),
         stopped: stopped.or_else(|| {
             sampler
                 .metrics_error
@@ -368,9 +415,13 @@ pub async fn run(
         },
         freezes: t.freezes,
         subscribers: sampler.subscribers,
-        rx_mbps_per_subscriber: rx_mbps_total / sampler.subscribers.max(1) as f64,
+        rx_mbps_per_subscriber: rx_mbps_total / mean_subscribers.max(1e-9),
         rx_mbps_total,
         forwarded_packets_per_s: delta_server.map(|(_, f)| f / secs),
+        server_send_drops: match (sampler.first.server, last.server) {
+            (Some(a), Some(b)) => Some((b.send_dropped - a.send_dropped).max(0.0)),
+            _ => None,
+        },
         server_cpu_percent: delta_server.map(|(c, _)| 100.0 * c / secs),
         server_cpu_us_per_forwarded_packet: delta_server
             .filter(|(_, f)| *f > 0.0)
@@ -382,20 +433,32 @@ pub async fn run(
         server_rss_bytes: sampler.rss_max,
         server_rss_start_bytes: sampler.first.server.map(|s| s.rss_bytes),
         bot_cpu_percent: 100.0 * bot_cpu / secs,
+        bot_threads: crate::engine::threads(),
+        bot_cpu_wait_percent: {
+            let run = last.bots.run_s - base.bots.run_s;
+            let wait = last.bots.wait_s - base.bots.wait_s;
+            (run + wait > 0.0).then(|| 100.0 * wait / (run + wait))
+        },
+        bot_socket_drops: last.bots.socket_drops,
         bot_cpu_us_per_received_packet: (rx_packets > 0).then(|| 1e6 * bot_cpu / rx_packets as f64),
         layers: report::Layers {
             packets: t.per_layer,
             audio_packets: t.audio,
             tracks_at: sampler.layers_at,
         },
+        subscriber_layers: spread,
+        per_subscriber,
         samples: sampler.samples,
     };
     let members = fleet.members();
-    let _ = tokio::time::timeout(
-        LEAVE_TIMEOUT,
-        join_all(members.iter().map(|m| m.handle.leave())),
-    )
-    .await;
+    // A second Ctrl-C does not wait for the bots to leave.
+    tokio::select! {
+        _ = tokio::time::timeout(
+            LEAVE_TIMEOUT,
+            join_all(members.iter().map(|m| m.handle.leave())),
+        ) => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
     Ok(report)
 }
 

@@ -2,7 +2,7 @@
 //! `/metrics` (Prometheus text over plain HTTP/1.0, loopback), and this
 //! process's own CPU time from `/proc/self/stat`. Every read has a timeout.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -19,6 +19,8 @@ pub struct ServerSample {
     pub cpu_seconds: f64,
     pub rss_bytes: f64,
     pub forwarded_packets: f64,
+    /// Datagrams the server could not send (its socket was full).
+    pub send_dropped: f64,
 }
 
 /// Metric name → value, summed over labels.
@@ -40,10 +42,57 @@ pub fn parse_metrics(text: &str) -> HashMap<String, f64> {
     out
 }
 
-/// GET `http://{host}/metrics`.
-/// GET `http://{host}/metrics`; with `pid`, the CPU time comes from
-/// `/proc/<pid>/stat` instead (finer than the metric's whole seconds).
-pub async fn scrape(host: &str, pid: Option<u32>) -> Result<ServerSample, String> {
+/// Per-subscriber downlink estimates in kbit/s by participant id, from any
+/// `relais_*estimate*` series with a `participant` (or `subscriber`) label;
+/// the unit is read from the name (`_bps`, `_kbps`, `_bytes`).
+pub fn parse_estimates(text: &str) -> BTreeMap<String, f64> {
+    let mut out = BTreeMap::new();
+    for line in text.lines() {
+        if line.starts_with('#') {
+            continue;
+        }
+        let Some((series, value)) = line.rsplit_once(' ') else {
+            continue;
+        };
+        let Some((name, labels)) = series.split_once('{') else {
+            continue;
+        };
+        if !name.starts_with("relais_") || !name.contains("estimate") {
+            continue;
+        }
+        let Ok(v) = value.trim().parse::<f64>() else {
+            continue;
+        };
+        let kbps = if name.contains("kbps") {
+            v
+        } else if name.contains("bytes") {
+            v * 8.0 / 1000.0
+        } else {
+            v / 1000.0
+        };
+        let who = labels.trim_end_matches('}').split(',').find_map(|kv| {
+            let (k, v) = kv.split_once('=')?;
+            matches!(k.trim(), "participant" | "subscriber").then(|| v.trim().trim_matches('"'))
+        });
+        if let Some(who) = who {
+            out.insert(who.to_string(), kbps);
+        }
+    }
+    out
+}
+
+/// What one scrape read.
+#[derive(Debug, Clone, Default)]
+pub struct Scrape {
+    pub sample: ServerSample,
+    pub estimates: BTreeMap<String, f64>,
+}
+
+/// GET `http://{host}/metrics`: the process metrics (CPU, memory) and the
+/// forwarding counters, wherever the server runs. With `pid` (a server on
+/// this machine), the CPU time comes from `/proc/<pid>/stat` instead,
+/// finer than the metric's whole seconds.
+pub async fn scrape(host: &str, pid: Option<u32>) -> Result<Scrape, String> {
     let fetch = async {
         let mut s = TcpStream::connect(host)
             .await
@@ -75,11 +124,77 @@ pub async fn scrape(host: &str, pid: Option<u32>) -> Result<ServerSample, String
             get("process_cpu_seconds_total").ok_or("no process_cpu_seconds_total in /metrics")?
         }
     };
-    Ok(ServerSample {
-        cpu_seconds: cpu,
-        rss_bytes: get("process_resident_memory_bytes").unwrap_or(0.0),
-        forwarded_packets: get("relais_rtp_packets_forwarded_total").unwrap_or(0.0),
+    let rss = get("process_resident_memory_bytes")
+        .ok_or("no process_resident_memory_bytes in /metrics")?;
+    Ok(Scrape {
+        sample: ServerSample {
+            cpu_seconds: cpu,
+            rss_bytes: rss,
+            forwarded_packets: get("relais_rtp_packets_forwarded_total").unwrap_or(0.0),
+            send_dropped: get("relais_send_dropped_total").unwrap_or(0.0),
+        },
+        estimates: parse_estimates(&text),
     })
+}
+
+/// Whether the bots kept up: their event loops' time running and waiting
+/// for a CPU (`/proc/self/task/*/schedstat` of the `bots-*` threads), and
+/// datagrams the kernel dropped because this process's UDP sockets were full.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct BotSample {
+    pub run_s: f64,
+    pub wait_s: f64,
+    pub socket_drops: u64,
+}
+
+/// Read a [`BotSample`]; zeros where `/proc` is missing.
+pub fn bot_sample() -> BotSample {
+    let mut b = BotSample::default();
+    if let Ok(tasks) = std::fs::read_dir("/proc/self/task") {
+        for t in tasks.flatten() {
+            let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
+            if !comm.starts_with("bots-") {
+                continue;
+            }
+            let stat = std::fs::read_to_string(t.path().join("schedstat")).unwrap_or_default();
+            let mut f = stat
+                .split_whitespace()
+                .map(|v| v.parse::<f64>().unwrap_or(0.0));
+            b.run_s += f.next().unwrap_or(0.0) / 1e9;
+            b.wait_s += f.next().unwrap_or(0.0) / 1e9;
+        }
+    }
+    let inodes: std::collections::HashSet<String> = std::fs::read_dir("/proc/self/fd")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| std::fs::read_link(e.path()).ok())
+        .filter_map(|l| {
+            let l = l.to_string_lossy().into_owned();
+            l.strip_prefix("socket:[")
+                .and_then(|r| r.strip_suffix(']'))
+                .map(str::to_string)
+        })
+        .collect();
+    for table in ["/proc/self/net/udp", "/proc/self/net/udp6"] {
+        let text = std::fs::read_to_string(table).unwrap_or_default();
+        b.socket_drops += udp_drops(&text, &inodes);
+    }
+    b
+}
+
+/// Sum of the `drops` column of the sockets whose inode is in `inodes`.
+fn udp_drops(table: &str, inodes: &std::collections::HashSet<String>) -> u64 {
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            // sl local rem st tx:rx tr:when retrnsmt uid timeout inode ref pointer drops
+            let (inode, drops) = (f.get(9)?, f.get(12)?);
+            inodes.contains(*inode).then(|| drops.parse::<u64>().ok())?
+        })
+        .sum()
 }
 
 /// CPU seconds (user + system) this process has used; 0 where `/proc` is missing.
@@ -121,6 +236,27 @@ mod tests {
         );
         assert_eq!(m["process_cpu_seconds_total"], 1.5);
         assert_eq!(m["relais_rtp_packets_forwarded_total"], 15.0);
+    }
+
+    #[test]
+    fn estimates_by_participant_in_kbps() {
+        let e = parse_estimates(
+            "relais_subscriber_estimate_bps{participant=\"p1\",worker=\"0\"} 1500000\n\
+             relais_subscriber_estimate_bps{participant=\"p2\"} 300000\n\
+             relais_rtp_packets_forwarded_total{worker=\"0\"} 10\n",
+        );
+        assert_eq!(e.len(), 2);
+        assert_eq!(e["p1"], 1500.0);
+        assert_eq!(e["p2"], 300.0);
+    }
+
+    #[test]
+    fn drops_of_our_sockets_only() {
+        let table = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops\n\
+            1: 00000000:E694 00000000:0000 07 00000000:00000000 00:00000000 00000000 0 0 111 2 0000000000000000 25\n\
+            2: 00000000:E695 00000000:0000 07 00000000:00000000 00:00000000 00000000 0 0 222 2 0000000000000000 7\n";
+        let ours = std::collections::HashSet::from(["111".to_string()]);
+        assert_eq!(udp_drops(table, &ours), 25);
     }
 
     #[test]

@@ -12,6 +12,8 @@ use serde::Serialize;
 pub struct Sample {
     pub t_s: f64,
     pub joined: usize,
+    /// Bots in their rooms (churn: below `joined`, which counts every cycle).
+    pub present: usize,
     pub failed: usize,
     pub rx_mbps: f64,
     pub loss_percent: f64,
@@ -49,12 +51,19 @@ pub struct Layers {
 pub struct Report {
     pub scenario: String,
     pub command: String,
+    /// Bots meant to be in their rooms at once.
     pub target: usize,
+    /// Joins that succeeded (churn: over all cycles).
     pub joined: usize,
     pub failed: usize,
+    /// Bots still in their rooms when the run ended.
+    pub present: usize,
     pub failures: std::collections::BTreeMap<String, u64>,
     /// The run stopped early: why.
     pub stopped: Option<String>,
+    /// What to do about the first failure that has advice (a refused
+    /// token, a full room, timeouts).
+    pub hint: Option<String>,
     pub duration_s: f64,
     /// Seconds from the first join to the last settled (null: not all joined).
     pub time_to_join_all_s: Option<f64>,
@@ -76,6 +85,9 @@ pub struct Report {
     pub rx_mbps_per_subscriber: f64,
     pub rx_mbps_total: f64,
     pub forwarded_packets_per_s: Option<f64>,
+    /// Datagrams the server dropped on sending (`relais_send_dropped_total`)
+    /// over the run: the server, not the bots, did not keep up.
+    pub server_send_drops: Option<f64>,
     pub server_cpu_percent: Option<f64>,
     pub server_cpu_us_per_forwarded_packet: Option<f64>,
     /// `proc` (`--server-pid`, clock ticks) or `metrics` (whole seconds:
@@ -84,8 +96,22 @@ pub struct Report {
     pub server_rss_bytes: Option<f64>,
     pub server_rss_start_bytes: Option<f64>,
     pub bot_cpu_percent: f64,
+    /// Event loops that drove the bots (`--bot-threads`).
+    pub bot_threads: usize,
+    /// Of the time the bots' event loops wanted a CPU (steady window), the
+    /// share they waited for one: high means the machine, not the server,
+    /// held them back.
+    pub bot_cpu_wait_percent: Option<f64>,
+    /// Datagrams the kernel dropped because the bots' sockets were full
+    /// (the bots did not keep up), over the run.
+    pub bot_socket_drops: u64,
     pub bot_cpu_us_per_received_packet: Option<f64>,
     pub layers: Layers,
+    /// Subscribers by the layer most of their video came on, and the
+    /// server's downlink estimates for them (when it exports them).
+    pub subscriber_layers: super::subscribers::Spread,
+    /// Each receiving bot at the end of the run.
+    pub per_subscriber: Vec<super::subscribers::Subscriber>,
     #[serde(skip)]
     pub samples: Vec<Sample>,
 }
@@ -102,13 +128,7 @@ impl Report {
         let mib = |b: Option<f64>| opt(b.map(|b| b / (1 << 20) as f64), " MiB", 1);
         let rows: Vec<(&str, String)> = vec![
             ("scenario", self.scenario.clone()),
-            (
-                "joins",
-                format!(
-                    "{} of {} ({} failed)",
-                    self.joined, self.target, self.failed
-                ),
-            ),
+            ("joins", self.joins()),
             ("time to join all", opt(self.time_to_join_all_s, " s", 1)),
             (
                 "join p50 / p99",
@@ -128,7 +148,7 @@ impl Report {
             (
                 "received per subscriber",
                 format!(
-                    "{:.3} Mbit/s ({} subscribers, {:.1} Mbit/s in all)",
+                    "{:.3} Mbit/s ({} subscribers at the end, {:.1} Mbit/s in all)",
                     self.rx_mbps_per_subscriber, self.subscribers, self.rx_mbps_total
                 ),
             ),
@@ -171,8 +191,22 @@ impl Report {
                 ),
             ),
             (
+                "subscribers mostly at",
+                format!(
+                    "low {} / medium {} / high {}",
+                    self.subscriber_layers.subscribers_mostly_at[0],
+                    self.subscriber_layers.subscribers_mostly_at[1],
+                    self.subscriber_layers.subscribers_mostly_at[2]
+                ),
+            ),
+            ("downlink estimates", self.estimates()),
+            (
                 "server forwarded",
-                opt(self.forwarded_packets_per_s, " packets/s", 0),
+                format!(
+                    "{}, {} dropped on sending",
+                    opt(self.forwarded_packets_per_s, " packets/s", 0),
+                    opt(self.server_send_drops, "", 0)
+                ),
             ),
             (
                 "server CPU",
@@ -194,9 +228,19 @@ impl Report {
             (
                 "bots' CPU (this process)",
                 format!(
-                    "{:.1}% of one core, {} per received packet",
+                    "{:.1}% of one core ({} event loop{}), {} per received packet",
                     self.bot_cpu_percent,
+                    self.bot_threads,
+                    if self.bot_threads == 1 { "" } else { "s" },
                     opt(self.bot_cpu_us_per_received_packet, " µs", 2)
+                ),
+            ),
+            (
+                "bots kept up?",
+                format!(
+                    "waited for a CPU {} of their runnable time; {} datagrams dropped on their sockets",
+                    opt(self.bot_cpu_wait_percent, "%", 0),
+                    self.bot_socket_drops
                 ),
             ),
         ];
@@ -206,10 +250,42 @@ impl Report {
         for (k, n) in &self.failures {
             let _ = writeln!(s, "  {:<27} {n} × {k}", "failure");
         }
+        if let Some(h) = self.hint.as_ref().filter(|_| self.stopped.is_none()) {
+            let _ = writeln!(s, "  {:<27} {h}", "hint");
+        }
         if let Some(why) = &self.stopped {
             let _ = writeln!(s, "  {:<27} {why}", "stopped");
         }
         s
+    }
+
+    fn estimates(&self) -> String {
+        let e = &self.subscriber_layers;
+        match (
+            e.estimate_kbps_p50,
+            e.estimate_kbps_min,
+            e.estimate_kbps_max,
+        ) {
+            (Some(p50), Some(min), Some(max)) => format!(
+                "p50 {p50:.0} kbit/s, min {min:.0}, max {max:.0} ({} subscribers)",
+                e.estimates
+            ),
+            _ => "n/a (the server exports none)".into(),
+        }
+    }
+
+    fn joins(&self) -> String {
+        if self.scenario == "churn" {
+            format!(
+                "{} succeeded over all cycles, {} failed; {} of {} in the room at the end",
+                self.joined, self.failed, self.present, self.target
+            )
+        } else {
+            format!(
+                "{} of {} ({} failed)",
+                self.joined, self.target, self.failed
+            )
+        }
     }
 
     pub fn write_json(&self, path: &Path) -> std::io::Result<()> {
@@ -219,16 +295,17 @@ impl Report {
 
     pub fn write_csv(&self, path: &Path) -> std::io::Result<()> {
         let mut s = String::from(
-            "t_s,joined,failed,rx_mbps,loss_percent,latency_p50_ms,latency_p99_ms,\
+            "t_s,joined,present,failed,rx_mbps,loss_percent,latency_p50_ms,latency_p99_ms,\
              server_cpu_percent,server_rss_bytes,forwarded_packets_per_s,bot_cpu_percent\n",
         );
         let o = |v: Option<f64>| v.map(|v| format!("{v:.3}")).unwrap_or_default();
         for x in &self.samples {
             let _ = writeln!(
                 s,
-                "{:.3},{},{},{:.4},{:.4},{:.3},{:.3},{},{},{},{:.2}",
+                "{:.3},{},{},{},{:.4},{:.4},{:.3},{:.3},{},{},{},{:.2}",
                 x.t_s,
                 x.joined,
+                x.present,
                 x.failed,
                 x.rx_mbps,
                 x.loss_percent,

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
 use super::cli::{ChurnArgs, Common, Layout, MeetingArgs, Scenario, WebinarArgs};
@@ -65,17 +65,22 @@ fn join_options(c: &Common, room: &str, name: String, role: Role, mode: RoomMode
         .mode(mode)
         .log_capacity(LOG_CAPACITY);
     o.timeout = c.join_timeout();
+    if let Some(ip) = c.bind_ip {
+        o = o.bind_ip(ip);
+    }
     match &c.secret {
         Some(secret) => o.signed(secret, TOKEN_TTL),
         None => o,
     }
 }
 
-/// Start `n` jobs at `c.ramp` per second, at most [`MAX_PENDING_JOINS`] at
-/// once; stop starting when the run has a fatal error or nothing joins.
+/// Start `n` jobs at `c.ramp` per second; stop starting when the run has a
+/// fatal error or nothing joins. Each job gets a permit of at most
+/// [`MAX_PENDING_JOINS`] and drops it once its join is done (a churn job
+/// then goes on cycling without holding one).
 async fn ramp<F, Fut>(c: &Common, fleet: &Arc<Fleet>, n: usize, already: usize, job: F)
 where
-    F: Fn(usize) -> Fut,
+    F: Fn(usize, OwnedSemaphorePermit) -> Fut,
     Fut: std::future::Future<Output = ()> + Send + 'static,
 {
     let t0 = tokio::time::Instant::now();
@@ -96,11 +101,7 @@ where
         let Ok(permit) = gate.clone().acquire_owned().await else {
             break;
         };
-        let fut = job(i);
-        tasks.spawn(async move {
-            fut.await;
-            drop(permit);
-        });
+        tasks.spawn(job(i, permit));
         while tasks.try_join_next().is_some() {}
     }
     while tasks.join_next().await.is_some() {}
@@ -143,7 +144,7 @@ async fn webinar(a: WebinarArgs, ws: String, run_id: String, fleet: Arc<Fleet>) 
     }
     let videos = Arc::new(videos);
     let quality: Quality = c.layer.map(Quality::from).unwrap_or(Quality::High);
-    let job = |i: usize| {
+    let job = |i: usize, permit: OwnedSemaphorePermit| {
         let (ws, fleet, videos) = (ws.clone(), fleet.clone(), videos.clone());
         let opts = join_options(
             c,
@@ -153,6 +154,7 @@ async fn webinar(a: WebinarArgs, ws: String, run_id: String, fleet: Arc<Fleet>) 
             RoomMode::Webinar,
         );
         async move {
+            let _permit = permit;
             let started = Instant::now();
             match Bot::join(&ws, opts).await {
                 Ok(bot) => {
@@ -189,7 +191,7 @@ async fn meeting(a: MeetingArgs, ws: String, run_id: String, fleet: Arc<Fleet>) 
     let rooms: Arc<Vec<Registry>> =
         Arc::new((0..a.rooms).map(|_| Mutex::new(Vec::new())).collect());
     let args = Arc::new(a.clone());
-    let job = |i: usize| {
+    let job = |i: usize, permit: OwnedSemaphorePermit| {
         let (ws, fleet, rooms, a) = (ws.clone(), fleet.clone(), rooms.clone(), args.clone());
         let per_room = a.participants.max(1);
         let (r, index) = (i / per_room, i % per_room);
@@ -201,6 +203,7 @@ async fn meeting(a: MeetingArgs, ws: String, run_id: String, fleet: Arc<Fleet>) 
             RoomMode::Meeting,
         );
         async move {
+            let _permit = permit;
             let started = Instant::now();
             let bot = match Bot::join(&ws, opts).await {
                 Ok(b) => b,
@@ -271,13 +274,18 @@ async fn churn(a: ChurnArgs, ws: String, run_id: String, fleet: Arc<Fleet>, end:
     let quality: Quality = c.layer.map(Quality::from).unwrap_or(Quality::Low);
     let stay = Duration::from_secs_f64(a.stay.clamp(0.1, 3600.0));
     let pause = Duration::from_secs_f64(a.pause.clamp(0.0, 3600.0));
-    let job = |i: usize| {
+    let job = |i: usize, permit: OwnedSemaphorePermit| {
         let (ws, fleet, video) = (ws.clone(), fleet.clone(), video.clone());
         let room = room.clone();
         let c = c.clone();
         async move {
+            // Held for the first join only: the later cycles are spread out
+            // by their stay and pause, and a job holds its slot for the run.
+            let mut permit = Some(permit);
             let mut cycle = 0u64;
-            while Instant::now() + stay < end {
+            // The last cycle may outlast the run: the run's end stops the
+            // driver, and the bots still in the room leave with the others.
+            while Instant::now() < end {
                 let opts = join_options(
                     &c,
                     &room,
@@ -287,7 +295,9 @@ async fn churn(a: ChurnArgs, ws: String, run_id: String, fleet: Arc<Fleet>, end:
                 );
                 cycle += 1;
                 let started = Instant::now();
-                match Bot::join(&ws, opts).await {
+                let joined = Bot::join(&ws, opts).await;
+                permit.take();
+                match joined {
                     Ok(bot) => {
                         if let Err(e) = bot.subscribe(&video, quality).await {
                             fleet.problem("subscribe", &e);

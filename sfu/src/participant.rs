@@ -12,6 +12,9 @@ use crate::forwarder::Forwarder;
 use crate::ids::{ParticipantId, RoomId, TrackId};
 use crate::peer::PeerKey;
 
+/// Requests for not-yet-arrived tracks one participant may leave waiting.
+pub const MAX_EARLY_REQUESTS: usize = 64;
+
 pub struct Participant {
     pub id: ParticipantId,
     pub room: RoomId,
@@ -26,6 +29,10 @@ pub struct Participant {
     pub downtracks: HashMap<TrackId, Downtrack>,
     pub negotiation: Negotiation,
     /// The receiving connection's bandwidth estimate (TWCC), in bit/s.
+    /// Layer requests for tracks this worker does not know yet (a track
+    /// published on another worker, announced by signaling before the relay
+    /// reached here); applied when the track arrives.
+    pub early_requests: Vec<(TrackId, LayerRequest)>,
     pub estimate_bps: Option<u64>,
 }
 
@@ -43,6 +50,7 @@ impl Participant {
             downtracks: HashMap::new(),
             negotiation: Negotiation::default(),
             estimate_bps: None,
+            early_requests: Vec::new(),
         }
     }
 
@@ -51,6 +59,22 @@ impl Participant {
             .iter()
             .find(|(m, _)| *m == mid)
             .map(|(_, t)| *t)
+    }
+
+    /// Keep a request for a track not known here yet, the latest per track,
+    /// at most [`MAX_EARLY_REQUESTS`] (the oldest goes first).
+    pub fn keep_early_request(&mut self, track: TrackId, request: LayerRequest) {
+        self.early_requests.retain(|(t, _)| *t != track);
+        if self.early_requests.len() == MAX_EARLY_REQUESTS {
+            self.early_requests.remove(0);
+        }
+        self.early_requests.push((track, request));
+    }
+
+    /// The request kept for `track` before it arrived, if any.
+    pub fn take_early_request(&mut self, track: TrackId) -> Option<LayerRequest> {
+        let i = self.early_requests.iter().position(|(t, _)| *t == track)?;
+        Some(self.early_requests.remove(i).1)
     }
 
     pub fn downtrack_by_mid(&self, mid: Mid) -> Option<TrackId> {

@@ -6,6 +6,7 @@ mod support;
 use std::time::Duration;
 
 use relais_sfu::api::*;
+use relais_sfu::ids::TrackId;
 use support::*;
 
 fn secs(s: u64) -> Duration {
@@ -625,4 +626,54 @@ fn a_webinar_spread_over_two_workers_reaches_every_attendee_with_one_relay() {
         "the relayed tracks are gone on worker 1"
     );
     assert!(w.extra[0].snapshot().subscriptions.is_empty());
+}
+
+#[test]
+fn a_request_for_a_track_not_yet_relayed_to_the_attendees_worker_is_applied_when_it_arrives() {
+    // Signaling announces a track as soon as the publisher's worker has it;
+    // an attendee on another worker may ask for a layer before the relay
+    // reaches its worker. The request waits there instead of failing.
+    let mut w = World::with_workers(2);
+    let presenter = w.join_on(0, true);
+    let far = w.join_on(1, false);
+    let near = w.join_on(0, false);
+    let presenter_id = w.client(presenter).id;
+    let far_id = w.client(far).id;
+    // The track the presenter's first publish will make (the video line is
+    // offered first).
+    let video = TrackId {
+        owner: presenter_id,
+        index: 1,
+    };
+    w.call_on(1, |reply| Command::Subscribe {
+        participant: far_id,
+        track: video,
+        request: LayerRequest::Quality(Quality::Low),
+        reply,
+    })
+    .expect("a track not known yet on this worker is accepted");
+    let answer = w.publish(presenter).unwrap();
+    assert_eq!(track_of(&answer, MediaKind::Video).id, video);
+    w.run(secs(2));
+    let rx = w.received_on(far, video);
+    assert!(rx.len() > 50, "far attendee got {} packets", rx.len());
+    assert!(
+        rx.iter().all(|r| r.layer == 0),
+        "the early request (low) holds from the first packet"
+    );
+    let rx = w.received_on(near, video);
+    assert!(rx.len() > 50 && rx.iter().all(|r| r.layer == 2));
+    // On the publisher's own worker, an unknown track is still an error.
+    let near_id = w.client(near).id;
+    let bogus = TrackId {
+        owner: near_id,
+        index: 9,
+    };
+    let refused = w.call_on(0, |reply| Command::Subscribe {
+        participant: near_id,
+        track: bogus,
+        request: LayerRequest::Quality(Quality::Low),
+        reply,
+    });
+    assert!(refused.is_err(), "own or unknown track: {refused:?}");
 }

@@ -367,10 +367,20 @@ impl Worker {
         request: LayerRequest,
         now: Instant,
     ) -> Result<(), SfuError> {
+        // Only a track of a participant on another worker can be on its way.
+        let may_arrive = self.config.workers > 1
+            && !self.tracks.contains_key(&track)
+            && !self.participants.contains_key(&track.owner);
         let p = self
             .participants
             .get_mut(&id)
             .ok_or(SfuError::UnknownParticipant)?;
+        if may_arrive {
+            // Published on another worker and not relayed here yet: signaling
+            // checked that it is in the room. Apply the request on arrival.
+            p.keep_early_request(track, request);
+            return Ok(());
+        }
         let dt = p
             .downtracks
             .get_mut(&track)

@@ -207,7 +207,7 @@ impl Worker {
         if p.downtracks.contains_key(&track) || track.owner == subscriber {
             return;
         }
-        let request = LayerRequest::default();
+        let request = p.take_early_request(track).unwrap_or_default();
         let views = t.layer_views(now);
         let target = select_layer(request, &views[..t.layer_count()]);
         p.downtracks.insert(
@@ -220,7 +220,7 @@ impl Worker {
                 request,
                 pinned: false,
                 forwarder: Forwarder::new(if t.info.kind == MediaKind::Audio {
-                    Some(0)
+                    (request != LayerRequest::Off).then_some(0)
                 } else {
                     target
                 }),

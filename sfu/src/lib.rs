@@ -14,6 +14,7 @@ pub mod allocator;
 pub mod api;
 pub mod bitrate;
 pub mod codec;
+pub mod downlink;
 pub mod forwarder;
 pub mod handle;
 pub mod ids;

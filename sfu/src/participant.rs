@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use str0m::change::SdpPendingOffer;
 use str0m::media::{Mid, Pt};
 
+use crate::downlink::Downlink;
 use crate::api::{LayerRequest, MediaKind, Permissions, TrackSource};
 use crate::forwarder::Forwarder;
 use crate::ids::{ParticipantId, RoomId, TrackId};
@@ -24,8 +25,10 @@ pub struct Participant {
     pub next_track_index: u32,
     pub downtracks: HashMap<TrackId, Downtrack>,
     pub negotiation: Negotiation,
-    /// The receiving connection's bandwidth estimate (TWCC), in bit/s.
-    pub estimate_bps: Option<u64>,
+    /// The receiving connection's estimate, loss and round trip.
+    pub downlink: Downlink,
+    /// Remote tracks this participant pinned: allocated before the rest.
+    pub pinned: Vec<TrackId>,
 }
 
 impl Participant {
@@ -41,7 +44,8 @@ impl Participant {
             next_track_index: 1,
             downtracks: HashMap::new(),
             negotiation: Negotiation::default(),
-            estimate_bps: None,
+            downlink: Downlink::default(),
+            pinned: Vec::new(),
         }
     }
 

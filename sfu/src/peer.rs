@@ -17,11 +17,16 @@ use crate::ids::ParticipantId;
 pub type PeerKey = usize;
 
 /// Whether subscribers' downlinks are estimated (and their layers allocated
-/// within the estimate). Off for now: on the virtual clock str0m's estimate
-/// for an application-limited stream decays toward ~40 kbit/s, which would
-/// pull every subscriber down to its lowest layer. Issue 6 turns it on once
-/// that is understood and tested against real rate limits.
-const SUBSCRIBER_BWE: bool = false;
+/// within the estimate). It once decayed toward ~40 kbit/s on the virtual
+/// clock: the test world fired the worker's timers only every 5 ms, so
+/// str0m's pacer and probe clusters never ran at their own times and probes
+/// could not show the capacity. With timers on time it tracks a real cap
+/// (see `tests/adaptation.rs` and docs/media-quality.md).
+const SUBSCRIBER_BWE: bool = true;
+
+/// How often a subscriber's connection reports its stats (raw estimate,
+/// loss, round trip) to the allocator and metrics.
+pub const SUBSCRIBER_STATS_INTERVAL: Duration = Duration::from_millis(500);
 
 /// The downlink estimate a subscriber starts with, before any feedback.
 pub const INITIAL_ESTIMATE_KBPS: u64 = 1_500;
@@ -57,7 +62,9 @@ impl Peer {
             .set_send_buffer_video(SEND_HISTORY_VIDEO);
         if role == PeerRole::Subscribe && SUBSCRIBER_BWE {
             // Estimate each subscriber's downlink from its TWCC feedback.
-            builder = builder.enable_bwe(Some(Bitrate::kbps(INITIAL_ESTIMATE_KBPS)));
+            builder = builder
+                .enable_bwe(Some(Bitrate::kbps(INITIAL_ESTIMATE_KBPS)))
+                .set_stats_interval(Some(SUBSCRIBER_STATS_INTERVAL));
         }
         let mut rtc = builder.build(now);
         let candidate = Candidate::host(candidate, "udp")

@@ -17,7 +17,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use str0m::bwe::BweKind;
 use str0m::net::{Protocol, Receive, Transmit};
 use str0m::{Event, IceConnectionState, Input};
 use tokio::sync::mpsc;
@@ -325,13 +324,11 @@ impl Worker {
             Event::MediaChanged(changed) => self.on_media_changed(key, changed, now),
             Event::RtpPacket(packet) => self.on_rtp(key, packet, now),
             Event::KeyframeRequest(request) => self.on_keyframe_request(key, request, now),
-            Event::EgressBitrateEstimate(BweKind::Twcc { estimate, .. })
-                if role == PeerRole::Subscribe =>
-            {
-                if let Some(p) = self.participants.get_mut(&owner) {
-                    p.estimate_bps = Some(estimate.as_u64());
-                }
-                self.reallocate(owner, now);
+            Event::EgressBitrateEstimate(kind) if role == PeerRole::Subscribe => {
+                self.on_downlink_estimate(owner, kind, now)
+            }
+            Event::PeerStats(stats) if role == PeerRole::Subscribe => {
+                self.on_downlink_stats(owner, &stats, now)
             }
             _ => {}
         }

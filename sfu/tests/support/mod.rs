@@ -4,7 +4,7 @@
 #![allow(dead_code, clippy::needless_range_loop)]
 
 mod net;
-pub use net::{Link, LinkConfig, LinkStats, Rng};
+pub use net::{Link, LinkConfig, Rng};
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -24,6 +24,9 @@ use str0m::{Candidate, Event, Input, Output, Rtc};
 use tokio::sync::{mpsc, oneshot};
 
 use net::InFlight;
+
+/// The finest step the world takes between two timer firings of a worker.
+const MIN_TIMER: Duration = Duration::from_micros(100);
 
 /// Worker `i` listens at 10.0.0.1:5000+i.
 pub fn worker_addr(i: usize) -> SocketAddr {
@@ -66,6 +69,8 @@ pub struct Client {
     pub codec: Str0mCodec,
     /// VP8 packets per frame and payload bytes per packet, for each layer.
     pub layer_packets: [(usize, usize); 3],
+    /// What the published video line is (a camera unless set).
+    pub video_source: Option<TrackSource>,
     pending: Option<SdpPendingOffer>,
     force_key: [bool; 3],
     step: u64,
@@ -149,12 +154,6 @@ impl World {
         self.uplinks.entry(addr).or_default().config = up;
     }
 
-    /// Whether any link is shaped (then timers run at their own times).
-    fn shaped(&self) -> bool {
-        let any = |m: &HashMap<SocketAddr, Link>| m.values().any(|l| !l.config.is_perfect());
-        any(&self.downlinks) || any(&self.uplinks)
-    }
-
     /// Change the bandwidth cap toward a client address (`None`: no cap).
     pub fn set_downlink_rate(&mut self, addr: SocketAddr, rate_bps: Option<u64>) {
         self.downlinks.entry(addr).or_default().config.rate_bps = rate_bps;
@@ -226,6 +225,7 @@ impl World {
             codec: Str0mCodec::Vp8,
             pending: None,
             layer_packets: DEFAULT_LAYER_PACKETS,
+            video_source: None,
             force_key: [true; 3],
             step: 0,
             seq: [1, 1, 1, 1],
@@ -262,10 +262,14 @@ impl World {
         let id = self.clients[c].id;
         let sdp = offer.to_sdp_string();
         let worker = self.clients[c].worker;
+        let sources = match self.clients[c].video_source {
+            Some(source) => vec![(video.to_string(), source)],
+            None => vec![],
+        };
         let answer = self.call_on(worker, |reply| Command::PublishOffer {
             participant: id,
             sdp,
-            sources: vec![],
+            sources,
             reply,
         })?;
         rtc.sdp_api()
@@ -452,21 +456,22 @@ impl World {
     }
 
     /// Advance the clock by `d` in steps of 5 ms; publishers send a frame per
-    /// layer every 33 ms and audio every 20 ms.
+    /// layer every 35 ms and audio every 20 ms. Between steps, datagrams on
+    /// shaped links arrive and worker timers fire at their own times.
     pub fn run(&mut self, d: Duration) {
         let end = self.now + d;
         while self.now < end {
             let tick = self.now + Duration::from_millis(5);
-            // Datagrams in flight arrive at their own times between steps;
-            // on a shaped network the workers' timers fire on time too, so
-            // that pacing and probing see real send times.
+            // Datagrams in flight arrive at their own times between steps,
+            // and the workers' timers fire at theirs: str0m's pacer and
+            // bandwidth probes need real send times (at 5 ms steps the
+            // subscriber estimate decayed).
             loop {
                 let mut next = self.in_flight.next_at();
-                if self.shaped() {
-                    for w in 0..self.worker_count() {
-                        let t = self.worker_mut(w).next_timeout();
-                        next = Some(next.map_or(t, |n| n.min(t)));
-                    }
+                for w in 0..self.worker_count() {
+                    // A deadline already passed waits for the step (no spinning).
+                    let t = self.worker_mut(w).next_timeout().max(self.now + MIN_TIMER);
+                    next = Some(next.map_or(t, |n| n.min(t)));
                 }
                 let Some(at) = next.filter(|at| *at < tick) else {
                     break;

@@ -258,7 +258,7 @@ export class RelaisClient extends EventTarget {
         break;
       }
       case 'layer_changed':
-        emit(this, 'layer', { trackId: msg.track_id, layer: msg.layer });
+        emit(this, 'layer', { trackId: msg.track_id, layer: msg.layer, reason: msg.reason });
         break;
       case 'active_speaker':
         emit(this, 'speaker', { participantId: msg.participant_id });

@@ -119,7 +119,10 @@ mod tests {
     #[test]
     fn plenty_of_bandwidth_gives_everyone_the_top_layer() {
         let d = [camera(DEFAULT), camera(DEFAULT)];
-        assert_eq!(allocate(10_000_000, &d, &[None, None], true), [Some(2), Some(2)]);
+        assert_eq!(
+            allocate(10_000_000, &d, &[None, None], true),
+            [Some(2), Some(2)]
+        );
     }
 
     #[test]

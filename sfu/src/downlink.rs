@@ -13,13 +13,15 @@
 
 use std::time::{Duration, Instant};
 
+use crate::ids::TrackId;
+
 /// How long after a fall the allocation may not climb again.
 pub const CLIMB_HOLD: Duration = Duration::from_secs(4);
 
 /// A REMB older than this is not used.
 const REMB_TIMEOUT: Duration = Duration::from_secs(5);
 
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone)]
 pub struct Downlink {
     /// str0m's averaged TWCC estimate, while it can probe (TWCC negotiated).
     twcc_smoothed: Option<u64>,
@@ -32,6 +34,8 @@ pub struct Downlink {
     /// Fraction of packets lost toward the subscriber (receiver reports, before repair).
     pub loss: Option<f32>,
     pub rtt: Option<Duration>,
+    /// Video tracks that stopped while they should flow (for the freeze count).
+    frozen: Vec<TrackId>,
 }
 
 /// Where the estimate in use comes from.
@@ -83,6 +87,22 @@ impl Downlink {
     /// The allocation went down for lack of bandwidth.
     pub fn note_fall(&mut self, now: Instant) {
         self.fell_at = Some(now);
+    }
+
+    /// Record whether a track is stalled now; true when it just froze.
+    pub fn note_frozen(&mut self, track: TrackId, stalled: bool) -> bool {
+        let known = self.frozen.iter().position(|t| *t == track);
+        match (stalled, known) {
+            (true, None) => {
+                self.frozen.push(track);
+                true
+            }
+            (false, Some(i)) => {
+                self.frozen.swap_remove(i);
+                false
+            }
+            _ => false,
+        }
     }
 
     /// Whether the allocation may climb now.

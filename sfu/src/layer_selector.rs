@@ -157,7 +157,10 @@ mod tests {
             })
         };
         assert!(tile(640, 360) > tile(320, 180));
-        assert_eq!(visible_area(LayerRequest::Quality(Quality::High)), 1280 * 720);
+        assert_eq!(
+            visible_area(LayerRequest::Quality(Quality::High)),
+            1280 * 720
+        );
         assert_eq!(visible_area(LayerRequest::Off), 0);
     }
 

@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use str0m::change::SdpPendingOffer;
 use str0m::media::{Mid, Pt};
 
-use crate::downlink::Downlink;
 use crate::api::{LayerRequest, MediaKind, Permissions, TrackSource};
+use crate::downlink::Downlink;
 use crate::forwarder::Forwarder;
 use crate::ids::{ParticipantId, RoomId, TrackId};
 use crate::peer::PeerKey;

@@ -121,6 +121,20 @@ fn a_cap_that_drops_lowers_the_layer_within_2_s_and_lifting_it_climbs_back_withi
     );
     assert!(down_secs <= 2.0, "layer dropped after {down_secs:.2} s");
     assert!(up_secs <= 10.0, "climbed back after {up_secs:.2} s");
+
+    // The same story in the metrics: estimates sampled, round trips mostly
+    // between 25 and 100 ms (50 ms of path, jitter and the queue behind the
+    // cap), one video downtrack at the top layer.
+    let m = w.metrics.snapshot();
+    assert!(
+        m.downlink_estimate.count() > 40,
+        "{:?}",
+        m.downlink_estimate
+    );
+    let rtts = m.downlink_rtt;
+    let near_50ms = rtts.counts[2] + rtts.counts[3];
+    assert!(near_50ms * 10 >= rtts.count() * 8, "RTT buckets {rtts:?}");
+    assert_eq!(m.downtracks_by_layer, [0, 0, 1, 0]);
 }
 
 #[test]
@@ -137,7 +151,11 @@ fn a_steady_cap_does_not_make_layers_oscillate() {
         let addr = w.client(sub).sub_addr;
         let lost = w.downlinks[&addr].stats.lost_queue;
         let layers: Vec<u8> = {
-            let mut l: Vec<u8> = rx.iter().filter(|r| r.at >= from).map(|r| r.layer).collect();
+            let mut l: Vec<u8> = rx
+                .iter()
+                .filter(|r| r.at >= from)
+                .map(|r| r.layer)
+                .collect();
             l.dedup();
             l
         };
@@ -149,7 +167,10 @@ fn a_steady_cap_does_not_make_layers_oscillate() {
              bottleneck in all",
             100.0 * used as f64 / cap as f64
         );
-        assert!(n <= 2, "{n} switches at a steady {cap} bit/s cap: {layers:?}");
+        assert!(
+            n <= 2,
+            "{n} switches at a steady {cap} bit/s cap: {layers:?}"
+        );
         let expected = match cap {
             300_000 => 0,
             1_000_000 => 1,
@@ -198,7 +219,10 @@ fn nack_and_rtx_repair_random_loss_at_50_ms_round_trip() {
         );
         assert!(expected > 500, "enough packets: {expected}");
         if percent <= 5.0 {
-            assert!(after < 1.0, "{after:.2}% missing after repair at {percent}% loss");
+            assert!(
+                after < 1.0,
+                "{after:.2}% missing after repair at {percent}% loss"
+            );
         }
     }
 }
@@ -237,17 +261,35 @@ fn under_a_cap_the_screen_share_is_kept_and_the_rest_paused_first() {
             .collect();
         figures.push((cap, flowing.clone()));
         eprintln!("priorities (screen, speaker, other) at {cap} bit/s: {flowing:?}");
-        assert!(flowing[0].is_some(), "the screen share flows at {cap}: {flowing:?}");
+        assert!(
+            flowing[0].is_some(),
+            "the screen share flows at {cap}: {flowing:?}"
+        );
         if flowing[2].is_some() {
-            assert!(flowing[1].is_some(), "the speaker before the rest at {cap}: {flowing:?}");
+            assert!(
+                flowing[1].is_some(),
+                "the speaker before the rest at {cap}: {flowing:?}"
+            );
         }
     }
     let last = &figures.last().unwrap().1;
-    assert!(last[2].is_none(), "at the lowest cap the other camera is paused");
+    assert!(
+        last[2].is_none(),
+        "at the lowest cap the other camera is paused"
+    );
     let sub_id = w.client(sub).id;
     let paused = w.seen.iter().any(|e| {
         matches!(e, CoreEvent::PausedForBandwidth { participant, track }
             if *participant == sub_id && *track == video[2])
     });
-    assert!(paused, "the subscriber was told the track is paused for bandwidth");
+    assert!(
+        paused,
+        "the subscriber was told the track is paused for bandwidth"
+    );
+    let m = w.metrics.snapshot();
+    assert!(m.bandwidth_pauses >= 1);
+    assert_eq!(
+        m.downtracks_by_layer[3], 2,
+        "two of three video tracks paused"
+    );
 }

@@ -14,6 +14,7 @@ use crate::allocator::{allocate, priority, Demand};
 use crate::api::{CoreEvent, MediaKind, TrackSource};
 use crate::ids::{ParticipantId, TrackId};
 use crate::layer_selector::{select_layer, visible_area};
+use crate::metrics::WorkerMetrics;
 
 use super::Worker;
 
@@ -67,9 +68,10 @@ impl Worker {
         };
         let before = p.downlink.estimate(now);
         let raw = s.bwe_tx.map(|b| b.as_u64());
-        p.downlink
-            .on_stats(raw, s.egress_loss_fraction, s.rtt);
-        if p.downlink.estimate(now) != before {
+        p.downlink.on_stats(raw, s.egress_loss_fraction, s.rtt);
+        let after = p.downlink.estimate(now);
+        self.observe_downlink(after.map(|e| e.0), s.egress_loss_fraction, s.rtt);
+        if after != before {
             self.reallocate(id, now);
         }
     }
@@ -190,6 +192,9 @@ impl Worker {
         }
         let subscribe = p.subscribe;
         for event in events {
+            if matches!(event, CoreEvent::PausedForBandwidth { .. }) {
+                WorkerMetrics::add(&self.metrics.bandwidth_pauses, 1);
+            }
             self.emit(event);
         }
         for (track, layer) in wanted {

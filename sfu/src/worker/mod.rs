@@ -10,6 +10,7 @@ mod commands;
 mod media;
 mod membership;
 mod negotiation;
+mod quality;
 mod relaying;
 
 use std::collections::HashMap;
@@ -362,6 +363,7 @@ impl Worker {
         for p in everyone {
             self.reallocate(p, now);
         }
+        self.update_quality_gauges(now);
         self.update_gauges();
     }
 

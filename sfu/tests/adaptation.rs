@@ -293,3 +293,28 @@ fn under_a_cap_the_screen_share_is_kept_and_the_rest_paused_first() {
         "two of three video tracks paused"
     );
 }
+
+#[test]
+fn a_client_that_sends_only_remb_is_allocated_from_its_remb() {
+    let mut w = World::new();
+    let publisher = w.join(true);
+    let sub = w.join(true);
+    w.clients[sub].remb_only = Some(700_000);
+    w.clients[publisher].layer_packets = CAMERA_LAYER_PACKETS;
+    let video = track_of(&w.publish(publisher).unwrap(), MediaKind::Video);
+    shape(&mut w, sub, None, 0.0);
+    w.run(ms(4000));
+    let id = w.client(sub).id;
+    assert_eq!(w.worker.downlink_estimate(id, w.now), Some(700_000));
+    let rx = w.received_on(sub, video.id);
+    let from = w.now - ms(1500);
+    assert!(
+        rx.iter().filter(|r| r.at >= from).count() > 50
+            && rx.iter().filter(|r| r.at >= from).all(|r| r.layer == 1),
+        "700 kbit/s of REMB fits the medium layer (500 kbit/s), not the top"
+    );
+    w.clients[sub].remb_only = Some(2_500_000);
+    w.run(ms(6000));
+    let rx = w.received_on(sub, video.id);
+    assert_eq!(rx.last().unwrap().layer, 2, "a higher REMB lets it climb");
+}

@@ -71,6 +71,10 @@ pub struct Client {
     pub layer_packets: [(usize, usize); 3],
     /// What the published video line is (a camera unless set).
     pub video_source: Option<TrackSource>,
+    /// A receiver that sends no transport-wide feedback (its answer lacks
+    /// the TWCC extension) but reports this REMB every half second.
+    pub remb_only: Option<u64>,
+    remb_due: Option<Instant>,
     pending: Option<SdpPendingOffer>,
     force_key: [bool; 3],
     step: u64,
@@ -226,6 +230,8 @@ impl World {
             pending: None,
             layer_packets: DEFAULT_LAYER_PACKETS,
             video_source: None,
+            remb_only: None,
+            remb_due: None,
             force_key: [true; 3],
             step: 0,
             seq: [1, 1, 1, 1],
@@ -350,8 +356,13 @@ impl World {
                 .unwrap();
             let now = self.now;
             let client = &mut self.clients[c];
+            let remb_only = client.remb_only.is_some();
             let rtc = client.subscribe.get_or_insert_with(|| {
-                let mut rtc = Rtc::builder().set_rtp_mode(true).build(now);
+                let mut builder = Rtc::builder().set_rtp_mode(true);
+                if remb_only {
+                    builder = builder.set_extension_map(without_twcc());
+                }
+                let mut rtc = builder.build(now);
                 rtc.add_local_candidate(Candidate::host(client.sub_addr, "udp").unwrap());
                 rtc
             });
@@ -500,12 +511,33 @@ impl World {
                     }
                 }
                 self.send_media(c);
+                self.send_remb(c);
             }
             for w in 0..self.worker_count() {
                 self.worker_mut(w).handle_timeout(now);
             }
             self.pump();
         }
+    }
+
+    /// A REMB-only receiver reports its bitrate on every video stream.
+    fn send_remb(&mut self, c: usize) {
+        let now = self.now;
+        let client = &mut self.clients[c];
+        let (Some(bps), Some(rtc)) = (client.remb_only, client.subscribe.as_mut()) else {
+            return;
+        };
+        if client.remb_due.is_some_and(|t| t > now) {
+            return;
+        }
+        client.remb_due = Some(now + Duration::from_millis(500));
+        let mids: Vec<Mid> = client.lines.keys().copied().collect();
+        for mid in mids {
+            if let Some(rx) = rtc.direct_api().stream_rx_by_mid(mid, None) {
+                rx.request_remb(str0m::bwe::Bitrate::bps(bps));
+            }
+        }
+        client.drain(Side::Subscribe, now, &mut self.to_worker);
     }
 
     fn send_media(&mut self, c: usize) {
@@ -696,6 +728,18 @@ pub fn vp8_frame_sized(
             p
         })
         .collect()
+}
+
+/// str0m's standard header extensions without transport-wide sequence
+/// numbers: a receiver that cannot give TWCC feedback.
+fn without_twcc() -> str0m::rtp::ExtensionMap {
+    let mut exts = str0m::rtp::ExtensionMap::empty();
+    for (id, ext) in str0m::rtp::ExtensionMap::standard().iter() {
+        if *ext != str0m::rtp::Extension::TransportSequenceNumber {
+            exts.set(id, ext.clone());
+        }
+    }
+    exts
 }
 
 /// The track of `kind` that a publish answer lists.

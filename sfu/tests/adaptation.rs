@@ -37,8 +37,18 @@ fn call(cap_bps: u64) -> (World, usize, TrackInfo, TrackInfo) {
 /// 25 ms each way, a cap toward the client and random loss both ways
 /// (with loss, 2% of datagrams toward the client are also reordered).
 fn shape(w: &mut World, c: usize, cap_bps: Option<u64>, loss_percent: f64) {
+    shape_with_delay(w, c, cap_bps, loss_percent, ms(25));
+}
+
+fn shape_with_delay(
+    w: &mut World,
+    c: usize,
+    cap_bps: Option<u64>,
+    loss_percent: f64,
+    one_way: Duration,
+) {
     let down = LinkConfig {
-        delay: ms(25),
+        delay: one_way,
         jitter: ms(3),
         rate_bps: cap_bps,
         loss_percent,
@@ -46,7 +56,7 @@ fn shape(w: &mut World, c: usize, cap_bps: Option<u64>, loss_percent: f64) {
         ..Default::default()
     };
     let up = LinkConfig {
-        delay: ms(25),
+        delay: one_way,
         jitter: ms(3),
         loss_percent,
         ..Default::default()
@@ -223,14 +233,15 @@ fn a_steady_cap_does_not_make_layers_oscillate() {
 }
 
 /// Video packets missing at the subscriber after NACK/RTX, of those sent,
-/// with `percent` random loss both ways on its link and 50 ms round trip.
-fn loss_after_repair(percent: f64) -> (u64, usize, usize) {
+/// with `percent` random loss both ways on its link and `one_way` delay.
+fn loss_after_repair(percent: f64, one_way: Duration) -> (u64, usize, usize) {
     let (mut w, sub, video, _) = call(10_000_000);
+    shape_with_delay(&mut w, sub, Some(10_000_000), 0.0, one_way);
     w.run(ms(2000));
-    shape(&mut w, sub, Some(10_000_000), percent);
+    shape_with_delay(&mut w, sub, Some(10_000_000), percent, one_way);
     let start = w.received_on(sub, video.id).last().unwrap().seq;
     w.run(ms(10_000));
-    shape(&mut w, sub, Some(10_000_000), 0.0);
+    shape_with_delay(&mut w, sub, Some(10_000_000), 0.0, one_way);
     w.run(ms(1000));
     let mut seqs: Vec<u64> = w
         .received_on(sub, video.id)
@@ -247,12 +258,13 @@ fn loss_after_repair(percent: f64) -> (u64, usize, usize) {
 }
 
 #[test]
-fn nack_and_rtx_repair_random_loss_at_50_ms_round_trip() {
-    for percent in [5.0, 10.0, 20.0] {
-        let (lost, missing, expected) = loss_after_repair(percent);
+fn nack_and_rtx_repair_random_loss_at_50_and_200_ms_round_trip() {
+    for (percent, one_way) in [(5.0, 25), (10.0, 25), (20.0, 25), (5.0, 100)] {
+        let (lost, missing, expected) = loss_after_repair(percent, ms(one_way));
         let after = 100.0 * missing as f64 / expected as f64;
+        let rtt = 2 * one_way;
         eprintln!(
-            "loss {percent}% each way, 50 ms RTT: network lost {lost} datagrams toward the \
+            "loss {percent}% each way, {rtt} ms RTT: network lost {lost} datagrams toward the \
              subscriber; {missing} of {expected} video packets missing after repair ({after:.2}%)"
         );
         // Loss lowers the estimate, and with it the layer (1 to 6 packets a
@@ -357,4 +369,30 @@ fn a_client_that_sends_only_remb_is_allocated_from_its_remb() {
     w.run(ms(6000));
     let rx = w.received_on(sub, video.id);
     assert_eq!(rx.last().unwrap().layer, 2, "a higher REMB lets it climb");
+}
+
+#[test]
+fn audio_keeps_flowing_when_not_even_the_lowest_video_layer_fits() {
+    let (mut w, sub, video, audio) = call(3_000_000);
+    w.run(ms(4000));
+    let addr = w.client(sub).sub_addr;
+    w.set_downlink_rate(addr, Some(100_000));
+    w.run(ms(10_000));
+    let from = w.now - ms(5000);
+    let video_rx = w.received_on(sub, video.id);
+    let video_recent = video_rx.iter().filter(|r| r.at >= from).count();
+    let audio_rx = w.received_on(sub, audio.id);
+    let audio_recent = audio_rx.iter().filter(|r| r.at >= from).count();
+    let id = w.client(sub).id;
+    let est = w.worker.downlink_estimate(id, w.now).unwrap();
+    eprintln!(
+        "100 kbit/s cap: estimate {est}; in the last 5 s {audio_recent} audio packets \
+         (250 sent), {video_recent} video packets"
+    );
+    assert_eq!(video_recent, 0, "video is paused");
+    assert!(audio_recent >= 240, "audio flows: {audio_recent} of 250");
+    let sub_id = w.client(sub).id;
+    assert!(w.seen.iter().any(|e| matches!(e,
+        CoreEvent::PausedForBandwidth { participant, track }
+            if *participant == sub_id && *track == video.id)));
 }

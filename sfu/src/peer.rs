@@ -28,8 +28,11 @@ const SUBSCRIBER_BWE: bool = true;
 /// loss, round trip) to the allocator and metrics.
 pub const SUBSCRIBER_STATS_INTERVAL: Duration = Duration::from_millis(500);
 
-/// The downlink estimate a subscriber starts with, before any feedback.
-pub const INITIAL_ESTIMATE_KBPS: u64 = 1_500;
+/// The downlink estimate a subscriber starts with, before any feedback:
+/// enough for a 720p camera's top layer (1.5 to 2 Mbit/s) and audio, so that
+/// a new subscriber starts at the layer it asked for and str0m probes from
+/// there.
+pub const INITIAL_ESTIMATE_KBPS: u64 = 2_500;
 
 /// Video packets each subscriber stream keeps to answer NACKs from.
 const SEND_HISTORY_VIDEO: usize = 1000;

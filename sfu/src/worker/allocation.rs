@@ -54,7 +54,7 @@ impl Worker {
             BweKind::Twcc {
                 estimate,
                 can_probe,
-            } => p.downlink.on_twcc(estimate.as_u64(), can_probe),
+            } => p.downlink.on_twcc(estimate.as_u64(), can_probe, now),
             BweKind::Remb { estimate, .. } => p.downlink.on_remb(estimate.as_u64(), now),
             _ => return,
         }
@@ -68,7 +68,7 @@ impl Worker {
         };
         let before = p.downlink.estimate(now);
         let raw = s.bwe_tx.map(|b| b.as_u64());
-        p.downlink.on_stats(raw, s.egress_loss_fraction, s.rtt);
+        p.downlink.on_stats(raw, s.egress_loss_fraction, s.rtt, now);
         let after = p.downlink.estimate(now);
         self.observe_downlink(after.map(|e| e.0), s.egress_loss_fraction, s.rtt);
         if after != before {
@@ -156,7 +156,7 @@ impl Worker {
         let Some(p) = self.participants.get_mut(&id) else {
             return;
         };
-        if plan.fell {
+        if plan.fell && !p.downlink.starting(now) {
             p.downlink.note_fall(now);
         }
         let mut events = Vec::new();

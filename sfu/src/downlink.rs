@@ -21,6 +21,10 @@ use crate::ids::TrackId;
 
 /// How long after a fall the allocation may not climb again.
 pub const CLIMB_HOLD: Duration = Duration::from_secs(4);
+/// A fall this soon after a climb means the climb failed: the next hold
+/// doubles, up to [`MAX_CLIMB_HOLD`].
+const FAILED_CLIMB: Duration = Duration::from_secs(10);
+pub const MAX_CLIMB_HOLD: Duration = Duration::from_secs(64);
 
 /// A REMB older than this is not used.
 const REMB_TIMEOUT: Duration = Duration::from_secs(5);
@@ -43,6 +47,10 @@ pub struct Downlink {
     remb: Option<(u64, Instant)>,
     /// When the estimate last fell far enough to lower a layer.
     fell_at: Option<Instant>,
+    /// When the allocation last went up.
+    climbed_at: Option<Instant>,
+    /// The hold after the last fall.
+    hold: Duration,
     /// Fraction of packets lost toward the subscriber (receiver reports, before repair).
     pub loss: Option<f32>,
     pub rtt: Option<Duration>,
@@ -118,7 +126,20 @@ impl Downlink {
 
     /// The allocation went down for lack of bandwidth.
     pub fn note_fall(&mut self, now: Instant) {
+        let failed = self
+            .climbed_at
+            .is_some_and(|t| now.saturating_duration_since(t) < FAILED_CLIMB);
+        self.hold = if failed {
+            (self.hold * 2).clamp(CLIMB_HOLD, MAX_CLIMB_HOLD)
+        } else {
+            CLIMB_HOLD
+        };
         self.fell_at = Some(now);
+    }
+
+    /// The allocation went up.
+    pub fn note_climb(&mut self, now: Instant) {
+        self.climbed_at = Some(now);
     }
 
     /// Record whether a track is stalled now; true when it just froze.
@@ -140,7 +161,7 @@ impl Downlink {
     /// Whether the allocation may climb now.
     pub fn may_climb(&self, now: Instant) -> bool {
         self.fell_at
-            .is_none_or(|t| now.saturating_duration_since(t) >= CLIMB_HOLD)
+            .is_none_or(|t| now.saturating_duration_since(t) >= self.hold)
     }
 }
 
@@ -211,5 +232,11 @@ mod tests {
         d.note_fall(now);
         assert!(!d.may_climb(now + CLIMB_HOLD / 2));
         assert!(d.may_climb(now + CLIMB_HOLD));
+        // A climb that fails within seconds doubles the next hold.
+        let t = now + CLIMB_HOLD;
+        d.note_climb(t);
+        d.note_fall(t + Duration::from_secs(2));
+        assert!(!d.may_climb(t + Duration::from_secs(2) + CLIMB_HOLD));
+        assert!(d.may_climb(t + Duration::from_secs(2) + CLIMB_HOLD * 2));
     }
 }

@@ -27,6 +27,8 @@ struct DownlinkPlan {
     desired_bps: u64,
     /// Some layer went down for lack of bandwidth.
     fell: bool,
+    /// Some layer went up.
+    rose: bool,
     /// An estimate bounded the plan (so str0m is told what to probe for).
     estimated: bool,
 }
@@ -131,6 +133,7 @@ impl Worker {
             used_bps: audio_bps,
             desired_bps: audio_bps,
             fell: false,
+            rose: false,
             estimated: estimate.is_some(),
         };
         for (i, track) in ids.into_iter().enumerate() {
@@ -139,6 +142,7 @@ impl Worker {
             plan.used_bps += cost(d, target);
             plan.desired_bps += cost(d, d.max_layer);
             plan.fell |= limited && target < current[i];
+            plan.rose |= current[i].is_some() && target > current[i];
             plan.tracks.push(PlannedTrack {
                 track,
                 target,
@@ -158,6 +162,8 @@ impl Worker {
         };
         if plan.fell && !p.downlink.starting(now) {
             p.downlink.note_fall(now);
+        } else if plan.rose {
+            p.downlink.note_climb(now);
         }
         let mut events = Vec::new();
         let mut wanted = Vec::new();

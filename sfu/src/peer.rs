@@ -18,10 +18,12 @@ pub type PeerKey = usize;
 
 /// Whether subscribers' downlinks are estimated (and their layers allocated
 /// within the estimate). It once decayed toward ~40 kbit/s on the virtual
-/// clock: the test world fired the worker's timers only every 5 ms, so
-/// str0m's pacer and probe clusters never ran at their own times and probes
-/// could not show the capacity. With timers on time it tracks a real cap
-/// (see `tests/adaptation.rs` and docs/media-quality.md).
+/// clock: str0m's estimate starts at its 40 kbit/s floor for about a second
+/// (ignored during start-up, see `downlink.rs`), and the test world fired
+/// the worker's timers only every 5 ms, so str0m's pacer and probe clusters
+/// never ran at their own times and probes could not show the capacity.
+/// With timers on time it tracks a real cap (see `tests/adaptation.rs` and
+/// docs/media-quality.md).
 const SUBSCRIBER_BWE: bool = true;
 
 /// How often a subscriber's connection reports its stats (raw estimate,

@@ -80,6 +80,8 @@ pub struct Worker {
     room_workers: HashMap<RoomId, Vec<WorkerIndex>>,
     events: mpsc::UnboundedSender<CoreEvent>,
     metrics: Arc<WorkerMetrics>,
+    /// New receiving connections estimate their downlink.
+    subscriber_bwe: bool,
 }
 
 impl Worker {
@@ -107,7 +109,14 @@ impl Worker {
             room_workers: HashMap::new(),
             events,
             metrics,
+            subscriber_bwe: crate::peer::SUBSCRIBER_BWE,
         }
+    }
+
+    /// Whether receiving connections made from now on estimate their
+    /// downlink (and layers are allocated within it); see `peer::SUBSCRIBER_BWE`.
+    pub fn set_subscriber_bwe(&mut self, on: bool) {
+        self.subscriber_bwe = on;
     }
 
     pub fn config(&self) -> &WorkerConfig {

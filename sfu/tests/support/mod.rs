@@ -127,7 +127,11 @@ impl World {
                     candidate: worker_addr(index),
                     max_tracks_per_participant: 8,
                 };
-                Worker::new(config, tx.clone(), metrics.clone(), now)
+                let mut worker = Worker::new(config, tx.clone(), metrics.clone(), now);
+                // Downlink estimation is off by default (see the note on
+                // `SUBSCRIBER_BWE`); the virtual world runs with it.
+                worker.set_subscriber_bwe(true);
+                worker
             })
             .collect();
         let first = workers.remove(0);

@@ -74,11 +74,13 @@ impl Peer {
             .set_ice_lite(true)
             .set_rtp_mode(true)
             .set_send_buffer_video(SEND_HISTORY_VIDEO);
+        if role == PeerRole::Subscribe {
+            // Loss and round trip for the metrics (and the raw estimate).
+            builder = builder.set_stats_interval(Some(SUBSCRIBER_STATS_INTERVAL));
+        }
         if role == PeerRole::Subscribe && bwe {
             // Estimate each subscriber's downlink from its TWCC feedback.
-            builder = builder
-                .enable_bwe(Some(Bitrate::kbps(INITIAL_ESTIMATE_KBPS)))
-                .set_stats_interval(Some(SUBSCRIBER_STATS_INTERVAL));
+            builder = builder.enable_bwe(Some(Bitrate::kbps(INITIAL_ESTIMATE_KBPS)));
         }
         let mut rtc = builder.build(now);
         let candidate = Candidate::host(candidate, "udp")

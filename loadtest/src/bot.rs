@@ -850,8 +850,11 @@ impl BotTask {
                 false
             }
             ServerMessage::PublisherLayers { track_id, layers } => {
-                if let Some(p) = self.publisher.as_mut() {
+                if let Some(p) = engine::lock(&self.media).publisher.as_mut() {
                     p.set_layers(&track_id, &layers);
+                }
+                if let Some(endpoint) = &self.pub_endpoint {
+                    endpoint.wake();
                 }
                 false
             }

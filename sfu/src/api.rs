@@ -286,6 +286,13 @@ pub enum CoreEvent {
         /// `None`: paused.
         layer: Option<u8>,
     },
+    /// A video track the subscriber asked for is paused because its
+    /// downlink cannot carry even the lowest layer beside the tracks of
+    /// higher priority. A `LayerSwitched` with a layer follows when it resumes.
+    PausedForBandwidth {
+        participant: ParticipantId,
+        track: TrackId,
+    },
 }
 
 /// One layer of a published track and whether the publisher should send it.

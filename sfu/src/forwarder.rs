@@ -97,6 +97,11 @@ impl Forwarder {
         self.current
     }
 
+    /// When the last forwarded packet reached the SFU.
+    pub fn last_arrival(&self) -> Option<Instant> {
+        self.last.map(|l| l.arrival)
+    }
+
     /// The layer whose keyframe this forwarder waits for, if any.
     pub fn awaiting_keyframe(&self) -> Option<u8> {
         match self.target {

@@ -23,6 +23,20 @@ fn nominal_size(index: usize, count: usize) -> (u32, u32) {
     (1280 >> shift, 720 >> shift)
 }
 
+/// How many pixels a request shows the track in: its tile's size, or the
+/// nominal size of the quality asked for. The allocator serves larger tiles
+/// first among equal priorities.
+pub fn visible_area(request: LayerRequest) -> u32 {
+    let (w, h) = match request {
+        LayerRequest::Off => (0, 0),
+        LayerRequest::Quality(Quality::Low) => nominal_size(0, 3),
+        LayerRequest::Quality(Quality::Medium) => nominal_size(1, 3),
+        LayerRequest::Quality(Quality::High) => nominal_size(2, 3),
+        LayerRequest::MaxSize { width, height } => (width, height),
+    };
+    w.saturating_mul(h)
+}
+
 /// The layer to forward, or `None` to pause.
 pub fn select_layer(request: LayerRequest, layers: &[LayerView]) -> Option<u8> {
     if layers.is_empty() {
@@ -132,6 +146,22 @@ mod tests {
         assert_eq!(select_layer(ask(100, 100), &three), Some(0));
         let unknown = [on(0, 0), on(0, 0), on(0, 0)];
         assert_eq!(select_layer(ask(700, 400), &unknown), Some(1));
+    }
+
+    #[test]
+    fn visible_area_ranks_tiles() {
+        let tile = |w, h| {
+            visible_area(LayerRequest::MaxSize {
+                width: w,
+                height: h,
+            })
+        };
+        assert!(tile(640, 360) > tile(320, 180));
+        assert_eq!(
+            visible_area(LayerRequest::Quality(Quality::High)),
+            1280 * 720
+        );
+        assert_eq!(visible_area(LayerRequest::Off), 0);
     }
 
     #[test]

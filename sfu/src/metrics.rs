@@ -1,7 +1,10 @@
 //! Counters a worker updates as it runs and signaling reads at scrape time.
 //!
 //! Each worker owns one `WorkerMetrics`; only that worker writes it, with
-//! relaxed atomic adds, so reading never stops the media path.
+//! relaxed atomic adds, so reading never stops the media path. Per-subscriber
+//! numbers (downlink estimate, loss, round trip) are histograms over all
+//! subscribers, sampled at each subscriber's stats tick: no label names a
+//! participant.
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
@@ -30,6 +33,77 @@ pub struct WorkerMetrics {
     pub published_tracks: AtomicU64,
     pub peers_connecting: AtomicU64,
     pub peers_connected: AtomicU64,
+    /// Subscribers' downlink estimates, in bit/s (bounds: [`ESTIMATE_BOUNDS_BPS`]).
+    pub downlink_estimate: Histogram,
+    /// Subscribers' round trips, in ms (bounds: [`RTT_BOUNDS_MS`]).
+    pub downlink_rtt: Histogram,
+    /// Share of packets subscribers reported lost before repair, in parts
+    /// per million (bounds: [`LOSS_BOUNDS_PPM`]).
+    pub downlink_loss: Histogram,
+    /// Video downtracks by the layer they forward now: 0, 1, 2, then paused.
+    pub downtracks_by_layer: [AtomicU64; 4],
+    /// Video tracks the allocator paused because a downlink could not carry them.
+    pub bandwidth_pauses: AtomicU64,
+    /// Video downtracks that stopped for a second or more while they should flow.
+    pub freezes: AtomicU64,
+}
+
+/// Upper bounds of the estimate histogram's buckets, in bit/s.
+pub const ESTIMATE_BOUNDS_BPS: [u64; BOUNDS] = [
+    100_000, 250_000, 500_000, 1_000_000, 2_000_000, 3_000_000, 5_000_000, 10_000_000,
+];
+/// Upper bounds of the round-trip histogram's buckets, in ms.
+pub const RTT_BOUNDS_MS: [u64; BOUNDS] = [10, 25, 50, 100, 200, 400, 800, 1600];
+/// Upper bounds of the loss histogram's buckets, in parts per million.
+pub const LOSS_BOUNDS_PPM: [u64; BOUNDS] = [
+    1_000, 10_000, 20_000, 50_000, 100_000, 200_000, 500_000, 1_000_000,
+];
+/// Buckets of every histogram, besides the last one (+Inf).
+pub const BOUNDS: usize = 8;
+
+/// A histogram of fixed buckets that one thread writes with relaxed adds.
+#[derive(Debug, Default)]
+pub struct Histogram {
+    /// Observations per bucket, not cumulative; the last is above every bound.
+    counts: [AtomicU64; BOUNDS + 1],
+    sum: AtomicU64,
+}
+
+/// A plain copy of a histogram.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct HistogramSnapshot {
+    pub counts: [u64; BOUNDS + 1],
+    pub sum: u64,
+}
+
+impl Histogram {
+    pub fn observe(&self, bounds: &[u64; BOUNDS], value: u64) {
+        let i = bounds.iter().position(|b| value <= *b).unwrap_or(BOUNDS);
+        self.counts[i].fetch_add(1, Relaxed);
+        self.sum.fetch_add(value, Relaxed);
+    }
+
+    pub fn snapshot(&self) -> HistogramSnapshot {
+        HistogramSnapshot {
+            counts: std::array::from_fn(|i| self.counts[i].load(Relaxed)),
+            sum: self.sum.load(Relaxed),
+        }
+    }
+}
+
+impl HistogramSnapshot {
+    pub fn count(&self) -> u64 {
+        self.counts.iter().sum()
+    }
+}
+
+impl std::ops::AddAssign for HistogramSnapshot {
+    fn add_assign(&mut self, o: Self) {
+        for (a, b) in self.counts.iter_mut().zip(o.counts) {
+            *a += b;
+        }
+        self.sum += o.sum;
+    }
 }
 
 /// A plain copy of one or more workers' metrics.
@@ -51,6 +125,12 @@ pub struct MetricsSnapshot {
     pub published_tracks: u64,
     pub peers_connecting: u64,
     pub peers_connected: u64,
+    pub downlink_estimate: HistogramSnapshot,
+    pub downlink_rtt: HistogramSnapshot,
+    pub downlink_loss: HistogramSnapshot,
+    pub downtracks_by_layer: [u64; 4],
+    pub bandwidth_pauses: u64,
+    pub freezes: u64,
 }
 
 impl WorkerMetrics {
@@ -80,6 +160,12 @@ impl WorkerMetrics {
             published_tracks: self.published_tracks.load(Relaxed),
             peers_connecting: self.peers_connecting.load(Relaxed),
             peers_connected: self.peers_connected.load(Relaxed),
+            downlink_estimate: self.downlink_estimate.snapshot(),
+            downlink_rtt: self.downlink_rtt.snapshot(),
+            downlink_loss: self.downlink_loss.snapshot(),
+            downtracks_by_layer: std::array::from_fn(|i| self.downtracks_by_layer[i].load(Relaxed)),
+            bandwidth_pauses: self.bandwidth_pauses.load(Relaxed),
+            freezes: self.freezes.load(Relaxed),
         }
     }
 }
@@ -102,5 +188,34 @@ impl std::ops::AddAssign for MetricsSnapshot {
         self.published_tracks += o.published_tracks;
         self.peers_connecting += o.peers_connecting;
         self.peers_connected += o.peers_connected;
+        self.downlink_estimate += o.downlink_estimate;
+        self.downlink_rtt += o.downlink_rtt;
+        self.downlink_loss += o.downlink_loss;
+        for (a, b) in self
+            .downtracks_by_layer
+            .iter_mut()
+            .zip(o.downtracks_by_layer)
+        {
+            *a += b;
+        }
+        self.bandwidth_pauses += o.bandwidth_pauses;
+        self.freezes += o.freezes;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_histogram_counts_each_value_in_its_bucket() {
+        let h = Histogram::default();
+        h.observe(&RTT_BOUNDS_MS, 5);
+        h.observe(&RTT_BOUNDS_MS, 50);
+        h.observe(&RTT_BOUNDS_MS, 51);
+        h.observe(&RTT_BOUNDS_MS, 5000);
+        let s = h.snapshot();
+        assert_eq!(s.counts, [1, 0, 1, 1, 0, 0, 0, 0, 1]);
+        assert_eq!((s.count(), s.sum), (4, 5106));
     }
 }

@@ -8,6 +8,7 @@ use str0m::media::{Mid, Pt};
 use str0m::rtp::Ssrc;
 
 use crate::api::{LayerRequest, MediaKind, Permissions, TrackSource};
+use crate::downlink::Downlink;
 use crate::forwarder::Forwarder;
 use crate::ids::{ParticipantId, RoomId, TrackId};
 use crate::peer::PeerKey;
@@ -28,12 +29,12 @@ pub struct Participant {
     pub next_track_index: u32,
     pub downtracks: HashMap<TrackId, Downtrack>,
     pub negotiation: Negotiation,
-    /// The receiving connection's bandwidth estimate (TWCC), in bit/s.
     /// Layer requests for tracks this worker does not know yet (a track
     /// published on another worker, announced by signaling before the relay
     /// reached here); applied when the track arrives.
     pub early_requests: Vec<(TrackId, LayerRequest)>,
-    pub estimate_bps: Option<u64>,
+    /// The receiving connection's estimate, loss and round trip.
+    pub downlink: Downlink,
 }
 
 impl Participant {
@@ -49,8 +50,8 @@ impl Participant {
             next_track_index: 1,
             downtracks: HashMap::new(),
             negotiation: Negotiation::default(),
-            estimate_bps: None,
             early_requests: Vec::new(),
+            downlink: Downlink::default(),
         }
     }
 

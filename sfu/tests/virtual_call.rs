@@ -380,7 +380,9 @@ fn loss_on_both_legs_is_repaired_by_nack_and_rtx() {
     let (first, last) = (seqs[0], *seqs.last().unwrap());
     let expected = (last - first + 1) as usize;
     let missing = expected - seqs.len();
-    assert!(expected > 500, "enough packets to measure: {expected}");
+    // Under 10% loss the downlink estimate falls and the subscriber may be
+    // moved to a smaller layer (fewer packets a frame).
+    assert!(expected > 350, "enough packets to measure: {expected}");
     assert!(w.lost > 100, "the network lost {} datagrams", w.lost);
     eprintln!(
         "loss test: lost {} datagrams; {missing} of {expected} missing after repair",

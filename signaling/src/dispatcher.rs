@@ -102,6 +102,16 @@ pub fn route(state: &Arc<AppState>, event: CoreEvent) {
             &ServerMessage::LayerChanged {
                 track_id: track.to_string(),
                 layer,
+                reason: None,
+            },
+        ),
+        CoreEvent::PausedForBandwidth { participant, track } => send_to(
+            state,
+            participant,
+            &ServerMessage::LayerChanged {
+                track_id: track.to_string(),
+                layer: None,
+                reason: Some("bandwidth".into()),
             },
         ),
         CoreEvent::LastN {

@@ -4,9 +4,12 @@
 use std::sync::Arc;
 
 use prometheus::core::{Collector, Desc};
-use prometheus::proto::MetricFamily;
+use prometheus::proto::{self, MetricFamily, MetricType};
 use prometheus::{
     Encoder, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+};
+use relais_sfu::metrics::{
+    HistogramSnapshot, BOUNDS, ESTIMATE_BOUNDS_BPS, LOSS_BOUNDS_PPM, RTT_BOUNDS_MS,
 };
 use relais_sfu::Sfu;
 
@@ -88,7 +91,61 @@ struct CoreCollector {
     peer_panics: IntCounter,
     send_dropped: IntCounter,
     relay_dropped: IntCounter,
+    downtracks: IntGaugeVec,
+    bandwidth_pauses: IntCounter,
+    freezes: IntCounter,
+    histograms: [CoreHistogram; 3],
     descs: Vec<Desc>,
+}
+
+/// A histogram the workers fill (per subscriber, no participant labels),
+/// exported with its bounds turned into the metric's unit.
+struct CoreHistogram {
+    name: &'static str,
+    help: &'static str,
+    bounds: [u64; BOUNDS],
+    /// Divides the workers' integer values into the metric's unit.
+    scale: f64,
+}
+
+impl CoreHistogram {
+    fn desc(&self) -> Desc {
+        Desc::new(
+            self.name.to_string(),
+            self.help.to_string(),
+            vec![],
+            Default::default(),
+        )
+        .expect("valid metric")
+    }
+
+    fn family(&self, s: &HistogramSnapshot) -> MetricFamily {
+        let mut cumulative = 0;
+        let buckets = self
+            .bounds
+            .iter()
+            .zip(s.counts)
+            .map(|(bound, n)| {
+                cumulative += n;
+                let mut b = proto::Bucket::default();
+                b.set_upper_bound(*bound as f64 / self.scale);
+                b.set_cumulative_count(cumulative);
+                b
+            })
+            .collect();
+        let mut h = proto::Histogram::default();
+        h.set_bucket(buckets);
+        h.set_sample_count(s.count());
+        h.set_sample_sum(s.sum as f64 / self.scale);
+        let mut m = proto::Metric::default();
+        m.set_histogram(h);
+        let mut f = MetricFamily::default();
+        f.set_name(self.name.to_string());
+        f.set_help(self.help.to_string());
+        f.set_field_type(MetricType::HISTOGRAM);
+        f.set_metric(vec![m]);
+        f
+    }
 }
 
 fn gauge(name: &str, help: &str) -> IntGauge {
@@ -155,12 +212,49 @@ impl CoreCollector {
                 "relais_relay_dropped_total",
                 "Packets for another worker dropped because its queue was full",
             ),
+            downtracks: IntGaugeVec::new(
+                Opts::new(
+                    "relais_downtracks",
+                    "Video tracks sent to subscribers, by the simulcast layer forwarded now",
+                ),
+                &["layer"],
+            )
+            .expect("valid metric"),
+            bandwidth_pauses: counter(
+                "relais_bandwidth_pauses_total",
+                "Video tracks paused because a subscriber's downlink could not carry them",
+            ),
+            freezes: counter(
+                "relais_video_freezes_total",
+                "Video tracks that stopped reaching a subscriber for a second or more",
+            ),
+            histograms: [
+                CoreHistogram {
+                    name: "relais_downlink_estimate_bps",
+                    help: "Subscribers' downlink bandwidth estimates, sampled every 0.5 s",
+                    bounds: ESTIMATE_BOUNDS_BPS,
+                    scale: 1.0,
+                },
+                CoreHistogram {
+                    name: "relais_downlink_rtt_seconds",
+                    help: "Subscribers' round-trip times, sampled every 0.5 s",
+                    bounds: RTT_BOUNDS_MS,
+                    scale: 1e3,
+                },
+                CoreHistogram {
+                    name: "relais_downlink_loss_ratio",
+                    help: "Share of packets subscribers report lost before repair, sampled every 0.5 s",
+                    bounds: LOSS_BOUNDS_PPM,
+                    scale: 1e6,
+                },
+            ],
             descs: Vec::new(),
         };
         c.descs = c
             .parts()
             .iter()
             .flat_map(|m| m.desc().into_iter().cloned())
+            .chain(c.histograms.iter().map(CoreHistogram::desc))
             .collect();
         c
     }
@@ -181,6 +275,9 @@ impl CoreCollector {
             &self.peer_panics,
             &self.send_dropped,
             &self.relay_dropped,
+            &self.downtracks,
+            &self.bandwidth_pauses,
+            &self.freezes,
         ]
     }
 }
@@ -227,6 +324,19 @@ impl Collector for CoreCollector {
         set_counter(&self.peer_panics, m.peer_panics);
         set_counter(&self.send_dropped, m.send_dropped);
         set_counter(&self.relay_dropped, m.relay_dropped);
-        self.parts().iter().flat_map(|c| c.collect()).collect()
+        for (layer, n) in ["0", "1", "2", "paused"].iter().zip(m.downtracks_by_layer) {
+            self.downtracks
+                .with_label_values(&[*layer])
+                .set(gauge_value(n));
+        }
+        set_counter(&self.bandwidth_pauses, m.bandwidth_pauses);
+        set_counter(&self.freezes, m.freezes);
+        let snapshots = [m.downlink_estimate, m.downlink_rtt, m.downlink_loss];
+        let histograms = self.histograms.iter().zip(&snapshots);
+        self.parts()
+            .iter()
+            .flat_map(|c| c.collect())
+            .chain(histograms.map(|(h, s)| h.family(s)))
+            .collect()
     }
 }

@@ -295,6 +295,10 @@ pub enum ServerMessage {
     LayerChanged {
         track_id: String,
         layer: Option<u8>,
+        /// `"bandwidth"` when the track is paused because the client's
+        /// downlink cannot carry it; absent otherwise.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
     },
     Chat {
         participant_id: String,

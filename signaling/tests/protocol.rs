@@ -135,6 +135,12 @@ fn server_messages_round_trip() {
         ServerMessage::LayerChanged {
             track_id: "p1t0".into(),
             layer: None,
+            reason: None,
+        },
+        ServerMessage::LayerChanged {
+            track_id: "p1t0".into(),
+            layer: None,
+            reason: Some("bandwidth".into()),
         },
         ServerMessage::MutedByHost {},
         ServerMessage::Error {

@@ -269,7 +269,7 @@ export class RelaisClient extends EventTarget {
         break;
       }
       case 'layer_changed':
-        emit(this, 'layer', { trackId: msg.track_id, layer: msg.layer });
+        emit(this, 'layer', { trackId: msg.track_id, layer: msg.layer, reason: msg.reason });
         break;
       case 'last_n':
         this.lastNPaused = new Set(msg.paused);

@@ -1,24 +1,87 @@
 //! Choosing the video layers each subscriber receives: the layer it asked
 //! for (the selector), within its downlink estimate shared by priority (the
-//! allocator). One place sets every video target of a subscriber; it runs when
-//! an estimate, a request or a layer changes, and on the housekeeping timer.
+//! allocator). One place sets every video target of a subscriber, in two
+//! steps: plan for all of its tracks, then apply. It runs when an estimate,
+//! a request or a layer changes, and on the housekeeping timer; never per
+//! packet.
 
 use std::time::Instant;
 
-use str0m::bwe::Bitrate;
+use str0m::bwe::{Bitrate, BweKind};
+use str0m::stats::PeerStats;
 
 use crate::allocator::{allocate, priority, Demand};
 use crate::api::{CoreEvent, MediaKind, TrackSource};
 use crate::ids::{ParticipantId, TrackId};
-use crate::layer_selector::select_layer;
+use crate::layer_selector::{select_layer, visible_area};
+use crate::metrics::WorkerMetrics;
 
 use super::Worker;
 
+/// What one subscriber should receive, before it is applied.
+struct DownlinkPlan {
+    tracks: Vec<PlannedTrack>,
+    /// What the plan forwards, audio included, in bit/s.
+    used_bps: u64,
+    /// What everything asked for would take.
+    desired_bps: u64,
+    /// Some layer went down for lack of bandwidth.
+    fell: bool,
+    /// Some layer went up.
+    rose: bool,
+    /// An estimate bounded the plan (so str0m is told what to probe for).
+    estimated: bool,
+}
+
+struct PlannedTrack {
+    track: TrackId,
+    target: Option<u8>,
+    /// Below what the subscriber asked for, for lack of bandwidth.
+    limited: bool,
+}
+
 impl Worker {
     pub(crate) fn reallocate(&mut self, id: ParticipantId, now: Instant) {
-        let Some(p) = self.participants.get(&id) else {
+        if let Some(plan) = self.plan_downlink(id, now) {
+            self.apply_downlink(id, plan, now);
+        }
+    }
+
+    /// The estimate changed (TWCC from str0m's estimator, or the client's REMB).
+    pub(super) fn on_downlink_estimate(&mut self, id: ParticipantId, kind: BweKind, now: Instant) {
+        let Some(p) = self.participants.get_mut(&id) else {
             return;
         };
+        match kind {
+            BweKind::Twcc {
+                estimate,
+                can_probe,
+            } => p.downlink.on_twcc(estimate.as_u64(), can_probe, now),
+            BweKind::Remb { estimate, .. } => p.downlink.on_remb(estimate.as_u64(), now),
+            _ => return,
+        }
+        self.reallocate(id, now);
+    }
+
+    /// A stats tick of a receiving connection: the raw estimate, loss, round trip.
+    pub(super) fn on_downlink_stats(&mut self, id: ParticipantId, s: &PeerStats, now: Instant) {
+        let Some(p) = self.participants.get_mut(&id) else {
+            return;
+        };
+        let before = p.downlink.estimate(now);
+        let raw = s.bwe_tx.map(|b| b.as_u64());
+        p.downlink.on_stats(raw, s.egress_loss_fraction, s.rtt, now);
+        let after = p.downlink.estimate(now);
+        self.observe_downlink(after.map(|e| e.0), s.egress_loss_fraction, s.rtt);
+        if after != before {
+            self.reallocate(id, now);
+        }
+    }
+
+    /// Plan every video downtrack of a subscriber from its requests, the
+    /// layers flowing, priorities and its estimate.
+    fn plan_downlink(&mut self, id: ParticipantId, now: Instant) -> Option<DownlinkPlan> {
+        let p = self.participants.get(&id)?;
         let speaker = self.rooms.get(&p.room).and_then(|r| r.speaker.current());
         let last_n = self.rooms.get(&p.room).map(|r| &r.last_n);
         let mut ids: Vec<TrackId> = Vec::with_capacity(p.downtracks.len());
@@ -51,64 +114,116 @@ impl Worker {
             ids.push(*track_id);
             demands.push(Demand {
                 priority,
+                area: visible_area(dt.request),
                 layer_bps: t.layer_bitrates(now),
                 max_layer,
             });
             current.push(dt.forwarder.current());
         }
-        let plan = match p.estimate_bps {
-            Some(estimate) => allocate(estimate.saturating_sub(audio_bps), &demands, &current),
+        let estimate = p.downlink.estimate(now).map(|(bps, _)| bps);
+        let layers = match estimate {
+            Some(e) => allocate(
+                e.saturating_sub(audio_bps),
+                &demands,
+                &current,
+                p.downlink.may_climb(now),
+            ),
             None => demands.iter().map(|d| d.max_layer).collect(),
         };
         let cost = |d: &Demand, l: Option<u8>| l.map_or(0, |l| d.layer_bps[usize::from(l)]);
-        let used: u64 = audio_bps
-            + demands
-                .iter()
-                .zip(&plan)
-                .map(|(d, l)| cost(d, *l))
-                .sum::<u64>();
-        let desired: u64 = audio_bps + demands.iter().map(|d| cost(d, d.max_layer)).sum::<u64>();
+        let mut plan = DownlinkPlan {
+            tracks: Vec::with_capacity(ids.len()),
+            used_bps: audio_bps,
+            desired_bps: audio_bps,
+            fell: false,
+            rose: false,
+            estimated: estimate.is_some(),
+        };
+        for (i, track) in ids.into_iter().enumerate() {
+            let (d, target) = (&demands[i], layers[i]);
+            let limited = target < d.max_layer;
+            plan.used_bps += cost(d, target);
+            plan.desired_bps += cost(d, d.max_layer);
+            plan.fell |= limited && target < current[i];
+            plan.rose |= current[i].is_some() && target > current[i];
+            plan.tracks.push(PlannedTrack {
+                track,
+                target,
+                limited,
+            });
+        }
+        Some(plan)
+    }
 
+    /// Set the planned targets, tell the subscriber what was paused, ask for
+    /// the keyframes the new targets wait for, and tell str0m what to pad
+    /// and probe toward.
+    fn apply_downlink(&mut self, id: ParticipantId, plan: DownlinkPlan, now: Instant) {
         let receiving = self.receiving(id);
-        let p = self.participants.get_mut(&id).expect("checked above");
-        let mut paused = Vec::new();
+        let Some(p) = self.participants.get_mut(&id) else {
+            return;
+        };
+        if plan.fell && !p.downlink.starting(now) {
+            p.downlink.note_fall(now);
+        } else if plan.rose {
+            p.downlink.note_climb(now);
+        }
+        let mut events = Vec::new();
         let mut wanted = Vec::new();
-        for (track, target) in ids.iter().zip(&plan) {
-            let Some(dt) = p.downtracks.get_mut(track) else {
+        for planned in &plan.tracks {
+            let Some(dt) = p.downtracks.get_mut(&planned.track) else {
                 continue;
             };
-            if *target != dt.forwarder.target() {
+            let target = planned.target;
+            if target != dt.forwarder.target() {
                 let was_flowing = dt.forwarder.current().is_some();
-                dt.forwarder.set_target(*target);
+                dt.forwarder.set_target(target);
                 if target.is_none() && was_flowing {
-                    paused.push(*track);
+                    events.push(if planned.limited {
+                        CoreEvent::PausedForBandwidth {
+                            participant: id,
+                            track: planned.track,
+                        }
+                    } else {
+                        CoreEvent::LayerSwitched {
+                            participant: id,
+                            track: planned.track,
+                            layer: None,
+                        }
+                    });
                 }
             }
             if let (true, true, Some(layer)) =
                 (dt.negotiated, receiving, dt.forwarder.awaiting_keyframe())
             {
-                wanted.push((*track, layer));
+                wanted.push((planned.track, layer));
             }
         }
         let subscribe = p.subscribe;
-        let probe = p.estimate_bps.is_some();
-        for track in paused {
-            self.emit(CoreEvent::LayerSwitched {
-                participant: id,
-                track,
-                layer: None,
-            });
+        for event in events {
+            if matches!(event, CoreEvent::PausedForBandwidth { .. }) {
+                WorkerMetrics::add(&self.metrics.bandwidth_pauses, 1);
+            }
+            self.emit(event);
         }
         for (track, layer) in wanted {
             self.request_keyframe(track, layer, now);
         }
-        if let (Some(key), true) = (subscribe, probe) {
-            // Pad up to what flows, probe toward what was asked for.
+        if let (Some(key), true) = (subscribe, plan.estimated) {
+            // Pad up to what flows; probe toward what was asked for, so that
+            // the estimate shows room before a layer moves up.
+            let used = Bitrate::bps(plan.used_bps);
+            let desired = Bitrate::bps(plan.desired_bps.max(plan.used_bps));
             self.mutate_peer(key, |rtc| {
-                rtc.bwe()
-                    .set_bitrate(Bitrate::bps(used), Bitrate::bps(desired.max(used)));
+                rtc.bwe().set_bitrate(used, desired);
                 Ok(())
             });
         }
+    }
+
+    /// The downlink estimate of a participant's receiving connection, in bit/s.
+    pub fn downlink_estimate(&self, id: ParticipantId, now: Instant) -> Option<u64> {
+        let p = self.participants.get(&id)?;
+        p.downlink.estimate(now).map(|(bps, _)| bps)
     }
 }

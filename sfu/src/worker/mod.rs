@@ -11,6 +11,7 @@ mod dynacasting;
 mod media;
 mod membership;
 mod negotiation;
+mod quality;
 mod relaying;
 mod room_media;
 
@@ -19,7 +20,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use str0m::bwe::BweKind;
 use str0m::net::{Protocol, Receive, Transmit};
 use str0m::{Event, IceConnectionState, Input};
 use tokio::sync::mpsc;
@@ -96,6 +96,8 @@ pub struct Worker {
     media_policy: MediaPolicy,
     room_policies: HashMap<RoomId, MediaPolicy>,
     dynacast: Dynacast,
+    /// New receiving connections estimate their downlink.
+    subscriber_bwe: bool,
 }
 
 impl Worker {
@@ -128,7 +130,14 @@ impl Worker {
             media_policy: MediaPolicy::default(),
             room_policies: HashMap::new(),
             dynacast: Dynacast::default(),
+            subscriber_bwe: crate::peer::SUBSCRIBER_BWE,
         }
+    }
+
+    /// Whether receiving connections made from now on estimate their
+    /// downlink (and layers are allocated within it); see `peer::SUBSCRIBER_BWE`.
+    pub fn set_subscriber_bwe(&mut self, on: bool) {
+        self.subscriber_bwe = on;
     }
 
     pub fn config(&self) -> &WorkerConfig {
@@ -379,13 +388,11 @@ impl Worker {
             Event::MediaChanged(changed) => self.on_media_changed(key, changed, now),
             Event::RtpPacket(packet) => self.on_rtp(key, packet, now),
             Event::KeyframeRequest(request) => self.on_keyframe_request(key, request, now),
-            Event::EgressBitrateEstimate(BweKind::Twcc { estimate, .. })
-                if role == PeerRole::Subscribe =>
-            {
-                if let Some(p) = self.participants.get_mut(&owner) {
-                    p.estimate_bps = Some(estimate.as_u64());
-                }
-                self.reallocate(owner, now);
+            Event::EgressBitrateEstimate(kind) if role == PeerRole::Subscribe => {
+                self.on_downlink_estimate(owner, kind, now)
+            }
+            Event::PeerStats(stats) if role == PeerRole::Subscribe => {
+                self.on_downlink_stats(owner, &stats, now)
             }
             _ => {}
         }
@@ -421,6 +428,7 @@ impl Worker {
             self.reallocate(p, now);
         }
         self.update_dynacast(now);
+        self.update_quality_gauges(now);
         self.update_gauges();
     }
 

@@ -57,7 +57,7 @@ impl Worker {
         let key = match participant.publish {
             Some(key) => key,
             None => {
-                let peer = Peer::new(id, PeerRole::Publish, self.config.candidate, now)?;
+                let peer = Peer::new(id, PeerRole::Publish, self.config.candidate, false, now)?;
                 let key = self.insert_peer(peer);
                 self.participants
                     .get_mut(&id)
@@ -261,7 +261,9 @@ impl Worker {
         let key = match p.subscribe {
             Some(key) => key,
             None => {
-                let Ok(peer) = Peer::new(id, PeerRole::Subscribe, self.config.candidate, now)
+                let candidate = self.config.candidate;
+                let Ok(peer) =
+                    Peer::new(id, PeerRole::Subscribe, candidate, self.subscriber_bwe, now)
                 else {
                     return;
                 };

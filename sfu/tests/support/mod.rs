@@ -4,6 +4,8 @@
 #![allow(dead_code, clippy::needless_range_loop)]
 
 mod capture;
+mod net;
+pub use net::{Link, LinkConfig, Rng};
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -21,6 +23,11 @@ use str0m::net::{Protocol, Receive};
 use str0m::rtp::{ExtensionValues, RtpWrite, SeqNo};
 use str0m::{Candidate, Event, Input, Output, Rtc};
 use tokio::sync::{mpsc, oneshot};
+
+use net::InFlight;
+
+/// The finest step the world takes between two timer firings of a worker.
+const MIN_TIMER: Duration = Duration::from_micros(100);
 
 /// Worker `i` listens at 10.0.0.1:5000+i.
 pub fn worker_addr(i: usize) -> SocketAddr {
@@ -61,6 +68,14 @@ pub struct Client {
     pub voice_level: i8,
     /// The video codec this client publishes.
     pub codec: Str0mCodec,
+    /// VP8 packets per frame and payload bytes per packet, for each layer.
+    pub layer_packets: [(usize, usize); 3],
+    /// What the published video line is (a camera unless set).
+    pub video_source: Option<TrackSource>,
+    /// A receiver that sends no transport-wide feedback (its answer lacks
+    /// the TWCC extension) but reports this REMB every half second.
+    pub remb_only: Option<u64>,
+    remb_due: Option<Instant>,
     pending: Option<SdpPendingOffer>,
     force_key: [bool; 3],
     step: u64,
@@ -86,6 +101,13 @@ pub struct World {
     pub lost: u64,
     /// Datagrams delivered to each client address.
     pub delivered: HashMap<SocketAddr, u64>,
+    /// Simulated links toward a client address (downlinks) and from it
+    /// (uplinks); an address without one has a perfect link.
+    pub downlinks: HashMap<SocketAddr, Link>,
+    pub uplinks: HashMap<SocketAddr, Link>,
+    /// Draws the links' random loss, jitter and reordering.
+    pub rng: Rng,
+    in_flight: InFlight,
 }
 
 impl World {
@@ -106,7 +128,11 @@ impl World {
                     candidate: worker_addr(index),
                     max_tracks_per_participant: 8,
                 };
-                Worker::new(config, tx.clone(), metrics.clone(), now)
+                let mut worker = Worker::new(config, tx.clone(), metrics.clone(), now);
+                // Downlink estimation is off by default (see the note on
+                // `SUBSCRIBER_BWE`); the virtual world runs with it.
+                worker.set_subscriber_bwe(true);
+                worker
             })
             .collect();
         let first = workers.remove(0);
@@ -124,7 +150,22 @@ impl World {
             srtp_count: 0,
             lost: 0,
             delivered: HashMap::new(),
+            downlinks: HashMap::new(),
+            uplinks: HashMap::new(),
+            rng: Rng::new(0x5eed),
+            in_flight: InFlight::default(),
         }
+    }
+
+    /// Shape both directions of the link of a client address.
+    pub fn set_link(&mut self, addr: SocketAddr, down: LinkConfig, up: LinkConfig) {
+        self.downlinks.entry(addr).or_default().config = down;
+        self.uplinks.entry(addr).or_default().config = up;
+    }
+
+    /// Change the bandwidth cap toward a client address (`None`: no cap).
+    pub fn set_downlink_rate(&mut self, addr: SocketAddr, rate_bps: Option<u64>) {
+        self.downlinks.entry(addr).or_default().config.rate_bps = rate_bps;
     }
 
     pub fn worker_mut(&mut self, i: usize) -> &mut Worker {
@@ -192,6 +233,10 @@ impl World {
             voice_level: -127,
             codec: Str0mCodec::Vp8,
             pending: None,
+            layer_packets: DEFAULT_LAYER_PACKETS,
+            video_source: None,
+            remb_only: None,
+            remb_due: None,
             force_key: [true; 3],
             step: 0,
             seq: [1, 1, 1, 1],
@@ -228,10 +273,14 @@ impl World {
         let id = self.clients[c].id;
         let sdp = offer.to_sdp_string();
         let worker = self.clients[c].worker;
+        let sources = match self.clients[c].video_source {
+            Some(source) => vec![(video.to_string(), source)],
+            None => vec![],
+        };
         let answer = self.call_on(worker, |reply| Command::PublishOffer {
             participant: id,
             sdp,
-            sources: vec![],
+            sources,
             reply,
         })?;
         rtc.sdp_api()
@@ -257,7 +306,7 @@ impl World {
                 let out: Vec<_> = self.worker_mut(w).outbox().drain(..).collect();
                 for t in out {
                     busy = true;
-                    self.deliver_to_client(t.destination, t.source, &t.contents);
+                    self.toward_client(t.destination, t.source, &t.contents);
                 }
                 let relayed: Vec<_> = self.worker_mut(w).relay_outbox().drain(..).collect();
                 for (to, msg) in relayed {
@@ -271,12 +320,24 @@ impl World {
             }
             while let Some((from, to, data)) = self.to_worker.pop_front() {
                 busy = true;
-                if !self.dropped(from, &data) {
-                    let now = self.now;
-                    let w = (0..self.worker_count())
-                        .find(|w| worker_addr(*w) == to)
-                        .expect("a worker address");
-                    self.worker_mut(w).handle_datagram(now, from, &data);
+                if self.dropped(from, &data) {
+                    continue;
+                }
+                match self.uplinks.get_mut(&from) {
+                    Some(link) if !link.config.is_perfect() => {
+                        if let Some(at) = link.admit(self.now, &data, &mut self.rng) {
+                            self.in_flight.push(at, from, to, data);
+                        }
+                    }
+                    _ => self.arrive_at_worker(from, to, &data),
+                }
+            }
+            while let Some(f) = self.in_flight.pop_due(self.now) {
+                busy = true;
+                if (0..self.worker_count()).any(|w| worker_addr(w) == f.to) {
+                    self.arrive_at_worker(f.from, f.to, &f.data);
+                } else {
+                    self.arrive_at_client(f.to, f.from, &f.data);
                 }
             }
             if !busy {
@@ -300,8 +361,13 @@ impl World {
                 .unwrap();
             let now = self.now;
             let client = &mut self.clients[c];
+            let remb_only = client.remb_only.is_some();
             let rtc = client.subscribe.get_or_insert_with(|| {
-                let mut rtc = Rtc::builder().set_rtp_mode(true).build(now);
+                let mut builder = Rtc::builder().set_rtp_mode(true);
+                if remb_only {
+                    builder = builder.set_extension_map(without_twcc());
+                }
+                let mut rtc = builder.build(now);
                 rtc.add_local_candidate(Candidate::host(client.sub_addr, "udp").unwrap());
                 rtc
             });
@@ -352,10 +418,31 @@ impl World {
         drop
     }
 
-    fn deliver_to_client(&mut self, to: SocketAddr, from: SocketAddr, data: &[u8]) {
+    fn arrive_at_worker(&mut self, from: SocketAddr, to: SocketAddr, data: &[u8]) {
+        let now = self.now;
+        let w = (0..self.worker_count())
+            .find(|w| worker_addr(*w) == to)
+            .expect("a worker address");
+        self.worker_mut(w).handle_datagram(now, from, data);
+    }
+
+    /// A datagram leaves a worker for a client: lost, shaped by the client's
+    /// downlink, or delivered at once.
+    fn toward_client(&mut self, to: SocketAddr, from: SocketAddr, data: &[u8]) {
         if self.dropped(to, data) {
             return;
         }
+        match self.downlinks.get_mut(&to) {
+            Some(link) if !link.config.is_perfect() => {
+                if let Some(at) = link.admit(self.now, data, &mut self.rng) {
+                    self.in_flight.push(at, from, to, data.to_vec());
+                }
+            }
+            _ => self.arrive_at_client(to, from, data),
+        }
+    }
+
+    fn arrive_at_client(&mut self, to: SocketAddr, from: SocketAddr, data: &[u8]) {
         *self.delivered.entry(to).or_default() += 1;
         let now = self.now;
         for client in &mut self.clients {
@@ -385,11 +472,36 @@ impl World {
     }
 
     /// Advance the clock by `d` in steps of 5 ms; publishers send a frame per
-    /// layer every 33 ms and audio every 20 ms.
+    /// layer every 35 ms and audio every 20 ms. Between steps, datagrams on
+    /// shaped links arrive and worker timers fire at their own times.
     pub fn run(&mut self, d: Duration) {
         let end = self.now + d;
         while self.now < end {
-            self.now += Duration::from_millis(5);
+            let tick = self.now + Duration::from_millis(5);
+            // Datagrams in flight arrive at their own times between steps,
+            // and the workers' timers fire at theirs: str0m's pacer and
+            // bandwidth probes need real send times (at 5 ms steps the
+            // subscriber estimate decayed).
+            loop {
+                let mut next = self.in_flight.next_at();
+                for w in 0..self.worker_count() {
+                    // A deadline already passed waits for the step (no spinning).
+                    let t = self.worker_mut(w).next_timeout().max(self.now + MIN_TIMER);
+                    next = Some(next.map_or(t, |n| n.min(t)));
+                }
+                let Some(at) = next.filter(|at| *at < tick) else {
+                    break;
+                };
+                self.now = self.now.max(at);
+                for w in 0..self.worker_count() {
+                    if self.worker_mut(w).next_timeout() <= self.now {
+                        let now = self.now;
+                        self.worker_mut(w).handle_timeout(now);
+                    }
+                }
+                self.pump();
+            }
+            self.now = tick;
             let now = self.now;
             for c in 0..self.clients.len() {
                 let client = &mut self.clients[c];
@@ -404,12 +516,33 @@ impl World {
                     }
                 }
                 self.send_media(c);
+                self.send_remb(c);
             }
             for w in 0..self.worker_count() {
                 self.worker_mut(w).handle_timeout(now);
             }
             self.pump();
         }
+    }
+
+    /// A REMB-only receiver reports its bitrate on every video stream.
+    fn send_remb(&mut self, c: usize) {
+        let now = self.now;
+        let client = &mut self.clients[c];
+        let (Some(bps), Some(rtc)) = (client.remb_only, client.subscribe.as_mut()) else {
+            return;
+        };
+        if client.remb_due.is_some_and(|t| t > now) {
+            return;
+        }
+        client.remb_due = Some(now + Duration::from_millis(500));
+        let mids: Vec<Mid> = client.lines.keys().copied().collect();
+        for mid in mids {
+            if let Some(rx) = rtc.direct_api().stream_rx_by_mid(mid, None) {
+                rx.request_remb(str0m::bwe::Bitrate::bps(bps));
+            }
+        }
+        client.drain(Side::Subscribe, now, &mut self.to_worker);
     }
 
     fn send_media(&mut self, c: usize) {
@@ -454,9 +587,10 @@ impl World {
             let frame = step / 7;
             for layer in 0..3 {
                 let key = std::mem::take(&mut client.force_key[layer]) || frame % 90 == 1;
+                let (count, size) = client.layer_packets[layer];
                 let packets = match codec {
                     Str0mCodec::H264 => h264_frame(layer as u8, key, 2 + layer),
-                    _ => vp8_frame(layer as u8, frame as u16, key, 2 + layer),
+                    _ => vp8_frame_sized(layer as u8, frame as u16, key, count, size),
                 };
                 let n = packets.len();
                 for (i, payload) in packets.into_iter().enumerate() {
@@ -557,6 +691,25 @@ impl Client {
 /// A VP8 frame as `packets` RTP payloads: descriptor with a 15-bit picture id,
 /// a keyframe header with the layer's size, and a tag naming the layer.
 pub fn vp8_frame(layer: u8, picture_id: u16, key: bool, packets: usize) -> Vec<Vec<u8>> {
+    vp8_frame_sized(layer, picture_id, key, packets, 200)
+}
+
+/// Packets per frame and padding bytes per packet of each layer by default:
+/// about 115, 170 and 230 kbit/s.
+pub const DEFAULT_LAYER_PACKETS: [(usize, usize); 3] = [(2, 200), (3, 200), (4, 200)];
+
+/// A camera as browsers send it (and `lk load-test` models it): about
+/// 150 kbit/s, 500 kbit/s and 1.5 Mbit/s at 28.6 frames a second.
+pub const CAMERA_LAYER_PACKETS: [(usize, usize); 3] = [(1, 620), (2, 1060), (6, 1060)];
+
+/// [`vp8_frame`] with `padding` bytes of filler in each packet.
+pub fn vp8_frame_sized(
+    layer: u8,
+    picture_id: u16,
+    key: bool,
+    packets: usize,
+    padding: usize,
+) -> Vec<Vec<u8>> {
     (0..packets)
         .map(|i| {
             let start = i == 0;
@@ -576,10 +729,22 @@ pub fn vp8_frame(layer: u8, picture_id: u16, key: bool, packets: usize) -> Vec<V
             p.extend_from_slice(b"RLAY");
             p.push(layer);
             p.push(key as u8);
-            p.resize(p.len() + 200, 0);
+            p.resize(p.len() + padding, 0);
             p
         })
         .collect()
+}
+
+/// str0m's standard header extensions without transport-wide sequence
+/// numbers: a receiver that cannot give TWCC feedback.
+fn without_twcc() -> str0m::rtp::ExtensionMap {
+    let mut exts = str0m::rtp::ExtensionMap::empty();
+    for (id, ext) in str0m::rtp::ExtensionMap::standard().iter() {
+        if *ext != str0m::rtp::Extension::TransportSequenceNumber {
+            exts.set(id, ext.clone());
+        }
+    }
+    exts
 }
 
 /// The track of `kind` that a publish answer lists.

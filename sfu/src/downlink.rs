@@ -1,0 +1,242 @@
+//! What the SFU knows of one subscriber's downlink: the bandwidth estimate
+//! its allocation uses, and the loss and round trip its receiver reports.
+//!
+//! The estimate comes from str0m's TWCC estimator (GoogCC) when the client
+//! sends transport-wide feedback, else from the client's REMB. str0m's own
+//! event averages the estimate over three seconds, which follows a drop too
+//! slowly and keeps a start-up dip for three seconds; its periodic stats
+//! (every 0.5 s) carry the raw estimate, which is what is used: the lowest of
+//! the last four ticks, so a fall counts at the next tick and a rise once it
+//! has held for two seconds (rising slowly is part of the hysteresis). During the first seconds the
+//! estimator is still probing (on loopback it dips to its 40 kbit/s floor
+//! for about a second before probes find the link): the starting estimate
+//! holds until then. After a fall, climbing is held back for a while so that
+//! a steady cap does not make the layers oscillate.
+//!
+//! Pure state fed from events and timers, never per packet.
+
+use std::time::{Duration, Instant};
+
+use crate::ids::TrackId;
+
+/// How long after a fall the allocation may not climb again.
+pub const CLIMB_HOLD: Duration = Duration::from_secs(4);
+/// A fall this soon after a climb means the climb failed: the next hold
+/// doubles, up to [`MAX_CLIMB_HOLD`].
+const FAILED_CLIMB: Duration = Duration::from_secs(10);
+pub const MAX_CLIMB_HOLD: Duration = Duration::from_secs(64);
+
+/// A REMB older than this is not used.
+const REMB_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long after its first estimate a connection's estimator is still
+/// finding the link: lower estimates are not believed before then.
+pub const STARTUP: Duration = Duration::from_secs(2);
+
+/// Raw estimates (one a stats tick) that must all allow a rise.
+const RISE_WINDOW: usize = 4;
+
+#[derive(Debug, Default, Clone)]
+pub struct Downlink {
+    /// The first TWCC estimate (the configured start) and when it came,
+    /// while str0m can probe (TWCC negotiated).
+    twcc_start: Option<(u64, Instant)>,
+    /// Raw TWCC estimates of the last stats ticks after start-up, newest last.
+    twcc_raw: Vec<u64>,
+    /// The client's last REMB and when it came.
+    remb: Option<(u64, Instant)>,
+    /// When the estimate last fell far enough to lower a layer.
+    fell_at: Option<Instant>,
+    /// When the allocation last went up.
+    climbed_at: Option<Instant>,
+    /// The hold after the last fall.
+    hold: Duration,
+    /// Fraction of packets lost toward the subscriber (receiver reports, before repair).
+    pub loss: Option<f32>,
+    pub rtt: Option<Duration>,
+    /// Video tracks that stopped while they should flow (for the freeze count).
+    frozen: Vec<TrackId>,
+}
+
+/// Where the estimate in use comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Twcc,
+    Remb,
+}
+
+impl Downlink {
+    /// str0m's TWCC estimate event. `can_probe` false means TWCC is not
+    /// negotiated (or not yet usable): the estimate is not evidence then.
+    pub fn on_twcc(&mut self, estimate_bps: u64, can_probe: bool, now: Instant) {
+        if !can_probe {
+            self.twcc_start = None;
+            self.twcc_raw.clear();
+        } else if self.twcc_start.is_none() {
+            self.twcc_start = Some((estimate_bps, now));
+        }
+    }
+
+    pub fn on_remb(&mut self, estimate_bps: u64, now: Instant) {
+        self.remb = Some((estimate_bps, now));
+    }
+
+    /// A stats tick: the raw estimate, loss and round trip.
+    pub fn on_stats(
+        &mut self,
+        raw_bps: Option<u64>,
+        loss: Option<f32>,
+        rtt: Option<Duration>,
+        now: Instant,
+    ) {
+        if let (Some(raw), false) = (raw_bps, self.starting(now)) {
+            if self.twcc_start.is_some() {
+                if self.twcc_raw.len() == RISE_WINDOW {
+                    self.twcc_raw.remove(0);
+                }
+                self.twcc_raw.push(raw);
+            }
+        }
+        if loss.is_some() {
+            self.loss = loss;
+        }
+        if rtt.is_some() {
+            self.rtt = rtt;
+        }
+    }
+
+    /// The estimate to allocate from, in bit/s, and its source.
+    pub fn estimate(&self, now: Instant) -> Option<(u64, Source)> {
+        if let Some((start, _)) = self.twcc_start {
+            let Some(&latest) = self.twcc_raw.last() else {
+                return Some((start, Source::Twcc));
+            };
+            let lowest = self.twcc_raw.iter().copied().min().unwrap_or(latest);
+            return Some((lowest, Source::Twcc));
+        }
+        let (remb, at) = self.remb?;
+        (now.saturating_duration_since(at) < REMB_TIMEOUT).then_some((remb, Source::Remb))
+    }
+
+    /// Whether the estimator is still in its start-up.
+    pub fn starting(&self, now: Instant) -> bool {
+        self.twcc_start
+            .is_some_and(|(_, at)| now.saturating_duration_since(at) < STARTUP)
+    }
+
+    /// The allocation went down for lack of bandwidth.
+    pub fn note_fall(&mut self, now: Instant) {
+        let failed = self
+            .climbed_at
+            .is_some_and(|t| now.saturating_duration_since(t) < FAILED_CLIMB);
+        self.hold = if failed {
+            (self.hold * 2).clamp(CLIMB_HOLD, MAX_CLIMB_HOLD)
+        } else {
+            CLIMB_HOLD
+        };
+        self.fell_at = Some(now);
+    }
+
+    /// The allocation went up.
+    pub fn note_climb(&mut self, now: Instant) {
+        self.climbed_at = Some(now);
+    }
+
+    /// Record whether a track is stalled now; true when it just froze.
+    pub fn note_frozen(&mut self, track: TrackId, stalled: bool) -> bool {
+        let known = self.frozen.iter().position(|t| *t == track);
+        match (stalled, known) {
+            (true, None) => {
+                self.frozen.push(track);
+                true
+            }
+            (false, Some(i)) => {
+                self.frozen.swap_remove(i);
+                false
+            }
+            _ => false,
+        }
+    }
+
+    /// Whether the allocation may climb now.
+    pub fn may_climb(&self, now: Instant) -> bool {
+        self.fell_at
+            .is_none_or(|t| now.saturating_duration_since(t) >= self.hold)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn start_up_dips_are_ignored_then_falls_count_at_once_and_rises_slowly() {
+        let t0 = Instant::now();
+        let mut d = Downlink::default();
+        assert_eq!(d.estimate(t0), None);
+        d.on_twcc(2_000_000, true, t0);
+        d.on_twcc(700_000, true, t0 + Duration::from_millis(300));
+        let tick = |i: u32| t0 + STARTUP + Duration::from_millis(500) * i;
+        d.on_stats(Some(40_000), None, None, t0 + Duration::from_millis(500));
+        assert_eq!(
+            d.estimate(t0 + Duration::from_millis(500)),
+            Some((2_000_000, Source::Twcc))
+        );
+        d.on_stats(Some(3_000_000), None, None, tick(0));
+        assert_eq!(d.estimate(tick(0)), Some((3_000_000, Source::Twcc)));
+        d.on_stats(Some(400_000), None, None, tick(1));
+        assert_eq!(
+            d.estimate(tick(1)),
+            Some((400_000, Source::Twcc)),
+            "a fall at once"
+        );
+        d.on_stats(
+            Some(3_000_000),
+            Some(0.01),
+            Some(Duration::from_millis(50)),
+            tick(2),
+        );
+        assert_eq!(
+            d.estimate(tick(2)),
+            Some((400_000, Source::Twcc)),
+            "no rise yet"
+        );
+        for i in 3..=5 {
+            d.on_stats(Some(3_000_000), None, None, tick(i));
+        }
+        assert_eq!(
+            d.estimate(tick(5)),
+            Some((3_000_000, Source::Twcc)),
+            "a rise once it held for four ticks"
+        );
+        assert_eq!(d.rtt, Some(Duration::from_millis(50)));
+    }
+
+    #[test]
+    fn remb_is_the_fallback_without_twcc_and_expires() {
+        let now = Instant::now();
+        let mut d = Downlink::default();
+        d.on_twcc(1_500_000, false, now);
+        d.on_remb(800_000, now);
+        assert_eq!(d.estimate(now), Some((800_000, Source::Remb)));
+        assert_eq!(d.estimate(now + REMB_TIMEOUT), None);
+        d.on_twcc(1_000_000, true, now);
+        assert_eq!(d.estimate(now), Some((1_000_000, Source::Twcc)));
+    }
+
+    #[test]
+    fn climbing_waits_after_a_fall() {
+        let now = Instant::now();
+        let mut d = Downlink::default();
+        assert!(d.may_climb(now));
+        d.note_fall(now);
+        assert!(!d.may_climb(now + CLIMB_HOLD / 2));
+        assert!(d.may_climb(now + CLIMB_HOLD));
+        // A climb that fails within seconds doubles the next hold.
+        let t = now + CLIMB_HOLD;
+        d.note_climb(t);
+        d.note_fall(t + Duration::from_secs(2));
+        assert!(!d.may_climb(t + Duration::from_secs(2) + CLIMB_HOLD));
+        assert!(d.may_climb(t + Duration::from_secs(2) + CLIMB_HOLD * 2));
+    }
+}

@@ -10,7 +10,7 @@
 //! connected by ICE and DTLS, no network.
 
 #[path = "../../sfu/tests/support/mod.rs"]
-#[allow(dead_code, unused_imports)]
+#[allow(unused_imports)]
 mod support;
 
 use std::sync::atomic::Ordering::Relaxed;

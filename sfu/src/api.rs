@@ -342,6 +342,9 @@ pub struct SfuConfig {
     pub command_queue: usize,
     /// Send datagrams in batches (`sendmmsg`) rather than one system call each.
     pub batch_sends: bool,
+    /// Estimate each subscriber's downlink (TWCC, REMB) and fit its layers
+    /// in it. Off by default: see docs/media-quality.md.
+    pub subscriber_bwe: bool,
     /// The media policy of rooms that have none of their own.
     pub media: MediaPolicy,
 }
@@ -382,6 +385,7 @@ impl Default for SfuConfig {
             max_tracks_per_participant: 8,
             command_queue: 1024,
             batch_sends: true,
+            subscriber_bwe: false,
             media: MediaPolicy::default(),
         }
     }

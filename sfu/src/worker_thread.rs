@@ -36,6 +36,7 @@ pub(crate) const RELAY_QUEUE: usize = 16 * 1024;
 pub(crate) struct Prepared {
     config: WorkerConfig,
     batch_sends: bool,
+    subscriber_bwe: bool,
     poll: Poll,
     socket: mio::net::UdpSocket,
     pub waker: Arc<Waker>,
@@ -80,6 +81,7 @@ pub(crate) fn prepare(index: usize, config: &SfuConfig) -> io::Result<Prepared> 
         waker,
         bound,
         batch_sends: config.batch_sends,
+        subscriber_bwe: config.subscriber_bwe,
     })
 }
 
@@ -99,9 +101,11 @@ pub(crate) fn start(
                 poll,
                 socket,
                 batch_sends,
+                subscriber_bwe,
                 ..
             } = prepared;
-            let worker = Worker::new(config, events, metrics.clone(), Instant::now());
+            let mut worker = Worker::new(config, events, metrics.clone(), Instant::now());
+            worker.set_subscriber_bwe(subscriber_bwe);
             let gso = crate::socket::gso_supported(&socket);
             tracing::info!(worker = index, batch_sends, gso, "media worker sending");
             let batch = batch_sends.then(|| BatchSender::new(gso));

@@ -68,6 +68,12 @@ pub struct ServeArgs {
     /// datagrams). `false` sends each datagram with its own call.
     #[arg(long, env = "RELAIS_BATCH_SENDS", default_value_t = true, action = clap::ArgAction::Set)]
     pub batch_sends: bool,
+    /// Estimate each subscriber's downlink (TWCC, or REMB) and fit the layers
+    /// it receives within it, pausing what does not fit. Off by default: on
+    /// loopback str0m's estimate collapses at start-up and its pacer then
+    /// delays media (docs/media-quality.md).
+    #[arg(long, env = "RELAIS_SUBSCRIBER_BWE", default_value_t = false, action = clap::ArgAction::Set)]
+    pub subscriber_bwe: bool,
     /// Last-N: each participant receives camera video of only the N most
     /// recent speakers (plus pinned tracks and screen shares). 0: everyone's.
     #[arg(long, env = "RELAIS_LAST_N", default_value_t = 0)]
@@ -100,6 +106,7 @@ impl ServeArgs {
             max_messages_per_sec: self.max_messages_per_sec,
             room_grace: Duration::from_secs(self.room_grace_secs),
             batch_sends: self.batch_sends,
+            subscriber_bwe: self.subscriber_bwe,
             media: MediaPolicy {
                 last_n: self.last_n,
                 audio_top_n: self.audio_top_n,

@@ -27,6 +27,8 @@ pub struct ServerConfig {
     pub room_grace: Duration,
     /// Media workers send datagrams in batches (`sendmmsg`).
     pub batch_sends: bool,
+    /// Estimate subscribers' downlinks and fit their layers in them.
+    pub subscriber_bwe: bool,
     /// Last-N, audio top-N and dynacast of every room.
     pub media: MediaPolicy,
 }
@@ -44,6 +46,7 @@ impl Default for ServerConfig {
             max_messages_per_sec: 50,
             room_grace: Duration::from_secs(30),
             batch_sends: true,
+            subscriber_bwe: false,
             media: MediaPolicy::default(),
         }
     }
@@ -70,6 +73,7 @@ impl ServerConfig {
             public_ip: self.advertised_ip(),
             max_tracks_per_participant: self.max_tracks,
             batch_sends: self.batch_sends,
+            subscriber_bwe: self.subscriber_bwe,
             media: self.media,
             ..SfuConfig::default()
         }

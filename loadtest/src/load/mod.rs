@@ -18,6 +18,7 @@ mod plot;
 pub mod probe;
 pub mod report;
 pub mod scenario;
+pub mod server_quality;
 pub mod subscribers;
 
 use std::sync::Arc;
@@ -109,6 +110,11 @@ struct Sampler {
     per_subscriber: Vec<subscribers::Subscriber>,
     /// The server's downlink estimates at the latest scrape.
     estimates: std::collections::BTreeMap<String, f64>,
+    /// The server's quality series at the first and the latest scrape.
+    quality: (
+        Option<server_quality::QualityScrape>,
+        Option<server_quality::QualityScrape>,
+    ),
 }
 
 impl Sampler {
@@ -176,6 +182,7 @@ impl Sampler {
         let server = match probe::scrape(&self.host, self.server_pid).await {
             Ok(s) => {
                 self.estimates = s.estimates;
+                self.quality.1 = Some(s.quality);
                 Some(s.sample)
             }
             Err(e) => {
@@ -282,6 +289,7 @@ pub async fn run(
         metrics_error: None,
         per_subscriber: Vec::new(),
         estimates: Default::default(),
+        quality: (server0.as_ref().ok().map(|s| s.quality.clone()), None),
     };
     let bar = if show_progress {
         ProgressBar::new(target as u64)
@@ -447,6 +455,10 @@ pub async fn run(
             tracks_at: sampler.layers_at,
         },
         subscriber_layers: spread,
+        server_quality: match &sampler.quality {
+            (Some(first), Some(last)) => Some(server_quality::summarize(first, last)),
+            _ => None,
+        },
         per_subscriber,
         samples: sampler.samples,
     };

@@ -86,6 +86,7 @@ pub fn parse_estimates(text: &str) -> BTreeMap<String, f64> {
 pub struct Scrape {
     pub sample: ServerSample,
     pub estimates: BTreeMap<String, f64>,
+    pub quality: super::server_quality::QualityScrape,
 }
 
 /// GET `http://{host}/metrics`: the process metrics (CPU, memory) and the
@@ -134,6 +135,7 @@ pub async fn scrape(host: &str, pid: Option<u32>) -> Result<Scrape, String> {
             send_dropped: get("relais_send_dropped_total").unwrap_or(0.0),
         },
         estimates: parse_estimates(&text),
+        quality: super::server_quality::parse(&text),
     })
 }
 

@@ -110,6 +110,9 @@ pub struct Report {
     /// Subscribers by the layer most of their video came on, and the
     /// server's downlink estimates for them (when it exports them).
     pub subscriber_layers: super::subscribers::Spread,
+    /// The server's own view of its subscribers over the run (its aggregate
+    /// quality metrics), when it exports them.
+    pub server_quality: Option<super::server_quality::ServerQuality>,
     /// Each receiving bot at the end of the run.
     pub per_subscriber: Vec<super::subscribers::Subscriber>,
     #[serde(skip)]
@@ -200,6 +203,7 @@ impl Report {
                 ),
             ),
             ("downlink estimates", self.estimates()),
+            ("server's view", self.server_view()),
             (
                 "server forwarded",
                 format!(
@@ -257,6 +261,26 @@ impl Report {
             let _ = writeln!(s, "  {:<27} {why}", "stopped");
         }
         s
+    }
+
+    fn server_view(&self) -> String {
+        let Some(q) = &self.server_quality else {
+            return "n/a (no quality metrics on /metrics)".into();
+        };
+        format!(
+            "downtracks low {} / medium {} / high {} / paused {}; estimate p50 <= {}, \
+             RTT p50 <= {}, loss p50 <= {} (histogram bucket bounds); {} bandwidth pauses, \
+             {} freezes",
+            q.downtracks_at_layer[0],
+            q.downtracks_at_layer[1],
+            q.downtracks_at_layer[2],
+            q.downtracks_paused,
+            opt(q.estimate_kbps_p50, " kbit/s", 0),
+            opt(q.rtt_ms_p50, " ms", 1),
+            opt(q.loss_percent_p50, "%", 1),
+            q.bandwidth_pauses,
+            q.freezes
+        )
     }
 
     fn estimates(&self) -> String {

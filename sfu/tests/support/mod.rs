@@ -546,15 +546,22 @@ impl World {
     }
 
     fn send_media(&mut self, c: usize) {
+        self.send_media_layers(c, 0b111);
+    }
+
+    /// As `send_media`, only the simulcast layers in the mask `sending`
+    /// (a publisher obeying dynacast); video packets sent per layer.
+    fn send_media_layers(&mut self, c: usize, sending: u8) -> [u64; 3] {
+        let mut sent = [0; 3];
         let now = self.now;
         let client = &mut self.clients[c];
         let (Some(rtc), Some(video), Some(audio)) =
             (client.publish.as_mut(), client.video_mid, client.audio_mid)
         else {
-            return;
+            return sent;
         };
         if !rtc.is_connected() {
-            return;
+            return sent;
         }
         client.step += 1;
         let step = client.step; // counts 5 ms steps
@@ -586,6 +593,9 @@ impl World {
         if step.is_multiple_of(7) {
             let frame = step / 7;
             for layer in 0..3 {
+                if sending & (1 << layer) == 0 {
+                    continue;
+                }
                 let key = std::mem::take(&mut client.force_key[layer]) || frame % 90 == 1;
                 let (count, size) = client.layer_packets[layer];
                 let packets = match codec {
@@ -601,6 +611,7 @@ impl World {
                         .marker(i + 1 == n)
                         .nackable(true);
                     writes.push((video, Some(Rid::from(RIDS[layer])), write));
+                    sent[layer] += 1;
                 }
             }
         }
@@ -612,6 +623,7 @@ impl World {
                 .write_rtp(write);
             client.drain(Side::Publish, now, &mut self.to_worker);
         }
+        sent
     }
 
     pub fn client(&self, c: usize) -> &Client {

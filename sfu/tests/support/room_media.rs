@@ -7,9 +7,6 @@ use std::time::Duration;
 
 use relais_sfu::api::*;
 use relais_sfu::ids::{ParticipantId, TrackId};
-use str0m::format::Codec as Str0mCodec;
-use str0m::media::{Mid, Rid};
-use str0m::rtp::{ExtensionValues, RtpWrite, SeqNo};
 use str0m::Input;
 
 use super::*;
@@ -147,78 +144,6 @@ impl World {
                 }
             }
         }
-    }
-
-    /// As `send_media`, only the layers in `sending`; video packets sent per layer.
-    fn send_media_layers(&mut self, c: usize, sending: u8) -> [u64; 3] {
-        let mut sent = [0; 3];
-        let now = self.now;
-        let client = &mut self.clients[c];
-        let (Some(rtc), Some(video), Some(audio)) =
-            (client.publish.as_mut(), client.video_mid, client.audio_mid)
-        else {
-            return sent;
-        };
-        if !rtc.is_connected() {
-            return sent;
-        }
-        client.step += 1;
-        let step = client.step;
-        let codec = client.codec;
-        let video_pt = rtc
-            .codec_config()
-            .find(|p| p.spec().codec == codec)
-            .unwrap()
-            .pt();
-        let opus = rtc
-            .codec_config()
-            .find(|p| p.spec().codec == Str0mCodec::Opus)
-            .unwrap()
-            .pt();
-        let mut writes: Vec<(Mid, Option<Rid>, RtpWrite)> = Vec::new();
-        if step.is_multiple_of(4) {
-            let seq = client.seq[3];
-            client.seq[3] += 1;
-            let payload = vec![0xf8, 0xff, 0xfe, 255, 0, 0, 0, 0];
-            let ext = ExtensionValues {
-                audio_level: Some(client.voice_level),
-                voice_activity: Some(client.voice_level > -60),
-                ..Default::default()
-            };
-            let write = RtpWrite::new(opus, SeqNo::from(seq), (step * 240) as u32, now, payload)
-                .ext_vals(ext);
-            writes.push((audio, None, write));
-        }
-        if step.is_multiple_of(7) {
-            let frame = step / 7;
-            for layer in 0..3 {
-                if sending & (1 << layer) == 0 {
-                    continue;
-                }
-                let key = std::mem::take(&mut client.force_key[layer]) || frame % 90 == 1;
-                let packets = vp8_frame(layer as u8, frame as u16, key, 2 + layer);
-                let n = packets.len();
-                for (i, payload) in packets.into_iter().enumerate() {
-                    let seq = client.seq[layer];
-                    client.seq[layer] += 1;
-                    let ts = 5000 * (layer as u32 + 1) + (frame as u32) * 3000;
-                    let write = RtpWrite::new(video_pt, SeqNo::from(seq), ts, now, payload)
-                        .marker(i + 1 == n)
-                        .nackable(true);
-                    writes.push((video, Some(Rid::from(RIDS[layer])), write));
-                    sent[layer] += 1;
-                }
-            }
-        }
-        for (mid, rid, write) in writes {
-            let rtc = client.publish.as_mut().unwrap();
-            rtc.direct_api()
-                .stream_tx_by_mid(mid, rid)
-                .unwrap()
-                .write_rtp(write);
-            client.drain(Side::Publish, now, &mut self.to_worker);
-        }
-        sent
     }
 }
 

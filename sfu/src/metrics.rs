@@ -46,6 +46,10 @@ pub struct WorkerMetrics {
     pub bandwidth_pauses: AtomicU64,
     /// Video downtracks that stopped for a second or more while they should flow.
     pub freezes: AtomicU64,
+    /// Simulcast layers of local publishers that dynacast paused (nobody needs them).
+    pub dynacast_paused_layers: AtomicU64,
+    /// Local audio tracks audio top-N does not forward now (not among the loudest).
+    pub audio_silenced: AtomicU64,
 }
 
 /// Upper bounds of the estimate histogram's buckets, in bit/s.
@@ -131,6 +135,8 @@ pub struct MetricsSnapshot {
     pub downtracks_by_layer: [u64; 4],
     pub bandwidth_pauses: u64,
     pub freezes: u64,
+    pub dynacast_paused_layers: u64,
+    pub audio_silenced: u64,
 }
 
 impl WorkerMetrics {
@@ -166,6 +172,8 @@ impl WorkerMetrics {
             downtracks_by_layer: std::array::from_fn(|i| self.downtracks_by_layer[i].load(Relaxed)),
             bandwidth_pauses: self.bandwidth_pauses.load(Relaxed),
             freezes: self.freezes.load(Relaxed),
+            dynacast_paused_layers: self.dynacast_paused_layers.load(Relaxed),
+            audio_silenced: self.audio_silenced.load(Relaxed),
         }
     }
 }
@@ -200,6 +208,8 @@ impl std::ops::AddAssign for MetricsSnapshot {
         }
         self.bandwidth_pauses += o.bandwidth_pauses;
         self.freezes += o.freezes;
+        self.dynacast_paused_layers += o.dynacast_paused_layers;
+        self.audio_silenced += o.audio_silenced;
     }
 }
 

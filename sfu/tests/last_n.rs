@@ -190,6 +190,11 @@ fn audio_top_n_forwards_only_the_loudest_without_gaps() {
     w.run(ms(3000));
     let since = w.now - ms(1000);
     assert_eq!(flowing(&w, observer, &audio, since), [0, 1]);
+    let silenced = w.metrics.snapshot().audio_silenced;
+    assert_eq!(
+        silenced, 3,
+        "the gauge counts the three voices not forwarded"
+    );
 
     // Client 1 stops, client 2 speaks: after the swap delay, 2 replaces 1.
     w.clients[1].voice_level = -127;
@@ -237,6 +242,8 @@ fn dynacast_stops_the_layers_nobody_needs_and_resumes_them_with_a_keyframe() {
     );
     w.run_dynacast(ms(1000), &mut dc);
     assert_eq!(w.publisher_layers(video), [0b001], "only q is needed");
+    let paused = w.metrics.snapshot().dynacast_paused_layers;
+    assert_eq!(paused, 2, "the gauge counts h and f");
     let pid = w.client(publisher).id;
     let before = dc.sent(pid);
     let plis = w.client(publisher).keyframe_requests.len();
@@ -267,6 +274,7 @@ fn dynacast_stops_the_layers_nobody_needs_and_resumes_them_with_a_keyframe() {
     w.ask(b, video, LayerRequest::Quality(Quality::High));
     w.run_dynacast(ms(1500), &mut dc);
     assert_eq!(w.publisher_layers(video), [0b001, 0b111]);
+    assert_eq!(w.metrics.snapshot().dynacast_paused_layers, 0);
     let high: Vec<_> = w
         .received_on(b, video)
         .into_iter()

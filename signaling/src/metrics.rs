@@ -94,6 +94,8 @@ struct CoreCollector {
     downtracks: IntGaugeVec,
     bandwidth_pauses: IntCounter,
     freezes: IntCounter,
+    dynacast_paused_layers: IntGauge,
+    audio_silenced: IntGauge,
     histograms: [CoreHistogram; 3],
     descs: Vec<Desc>,
 }
@@ -228,6 +230,14 @@ impl CoreCollector {
                 "relais_video_freezes_total",
                 "Video tracks that stopped reaching a subscriber for a second or more",
             ),
+            dynacast_paused_layers: gauge(
+                "relais_dynacast_paused_layers",
+                "Simulcast layers publishers were told to pause because nobody receives them",
+            ),
+            audio_silenced: gauge(
+                "relais_audio_top_n_silenced_tracks",
+                "Audio tracks not forwarded now: not among the loudest of a large room",
+            ),
             histograms: [
                 CoreHistogram {
                     name: "relais_downlink_estimate_bps",
@@ -278,6 +288,8 @@ impl CoreCollector {
             &self.downtracks,
             &self.bandwidth_pauses,
             &self.freezes,
+            &self.dynacast_paused_layers,
+            &self.audio_silenced,
         ]
     }
 }
@@ -331,6 +343,9 @@ impl Collector for CoreCollector {
         }
         set_counter(&self.bandwidth_pauses, m.bandwidth_pauses);
         set_counter(&self.freezes, m.freezes);
+        self.dynacast_paused_layers
+            .set(gauge_value(m.dynacast_paused_layers));
+        self.audio_silenced.set(gauge_value(m.audio_silenced));
         let snapshots = [m.downlink_estimate, m.downlink_rtt, m.downlink_loss];
         let histograms = self.histograms.iter().zip(&snapshots);
         self.parts()

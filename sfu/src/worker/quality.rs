@@ -61,10 +61,27 @@ impl Worker {
                 }
             }
         }
+        let paused_layers: u64 = self
+            .dynacast
+            .demands
+            .iter()
+            .filter_map(|(id, d)| {
+                let layers = self.tracks.get(id)?.layer_count();
+                let sending = (d.sending() & crate::dynacast::all(layers)).count_ones();
+                Some(u64::from(layers as u32 - sending))
+            })
+            .sum();
+        let silenced = self
+            .tracks
+            .values()
+            .filter(|t| t.silenced && matches!(t.origin, crate::track::Origin::Local { .. }))
+            .count() as u64;
         let m = &self.metrics;
         for (gauge, n) in m.downtracks_by_layer.iter().zip(by_layer) {
             WorkerMetrics::set(gauge, n);
         }
         WorkerMetrics::add(&m.freezes, froze);
+        WorkerMetrics::set(&m.dynacast_paused_layers, paused_layers);
+        WorkerMetrics::set(&m.audio_silenced, silenced);
     }
 }

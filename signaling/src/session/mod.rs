@@ -45,6 +45,10 @@ pub struct Session {
     state: Arc<AppState>,
     outbox: Outbox,
     limiter: RateLimiter,
+    /// A `rate_limited` error was sent for the current run of refused
+    /// messages: a flood gets one, not one per message (which would fill
+    /// the client's queue and lose the explanation).
+    rate_warned: bool,
     joined: Option<Joined>,
 }
 
@@ -55,6 +59,7 @@ impl Session {
             state,
             outbox,
             limiter,
+            rate_warned: false,
             joined: None,
         }
     }
@@ -96,8 +101,13 @@ impl Session {
     /// `Some` when the message must not be handled.
     fn rate_check(&mut self) -> Option<Flow> {
         match self.limiter.check(Instant::now()) {
-            Verdict::Allow => None,
+            Verdict::Allow => {
+                self.rate_warned = false;
+                None
+            }
+            Verdict::Refuse if self.rate_warned => Some(Flow::Continue),
             Verdict::Refuse => {
+                self.rate_warned = true;
                 self.send_error(
                     None,
                     SignalError::new(

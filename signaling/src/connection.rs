@@ -18,14 +18,19 @@ use crate::state::AppState;
 
 /// How long the sender may take to flush the last messages after the end.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long the socket stays open after the server's close, reading and
+/// dropping what the client still sends: closing a TCP socket with unread
+/// input resets it, and the reset makes the client lose what it had not read
+/// yet, the reason for the close included.
+const LINGER: Duration = Duration::from_secs(1);
 
 pub async fn serve(socket: WebSocket, state: Arc<AppState>) {
     let _guard = state.connection_started();
-    let (sink, stream) = socket.split();
+    let (sink, mut stream) = socket.split();
     let (outbox, rx, kill) = Outbox::new(OUTBOX_CAPACITY);
     let mut sender = tokio::spawn(send_loop(sink, rx, kill.clone()));
     let mut session = Session::new(state.clone(), outbox);
-    let reason = receive_loop(&mut session, stream, &kill, state.shutdown_signal()).await;
+    let reason = receive_loop(&mut session, &mut stream, &kill, state.shutdown_signal()).await;
     session.finish(reason).await;
     // The registry no longer holds this connection's outbox; once the session's
     // copy is gone the sender drains what is queued and closes the socket.
@@ -36,12 +41,16 @@ pub async fn serve(socket: WebSocket, state: Arc<AppState>) {
     {
         sender.abort();
     }
+    let _ = tokio::time::timeout(LINGER, async {
+        while let Some(Ok(_)) = stream.next().await {}
+    })
+    .await;
 }
 
 /// Read frames until the connection should end; the reason others are told.
 pub async fn receive_loop<S>(
     session: &mut Session,
-    mut stream: S,
+    stream: &mut S,
     kill: &Notify,
     mut shutdown: watch::Receiver<bool>,
 ) -> &'static str

@@ -226,7 +226,7 @@ async fn audio_flows_and_bad_input_does_not_disturb_it() {
         troll.send(json!({"type": "ping"})).await;
     }
     let seen = troll.expect_closed().await;
-    assert!(seen.iter().any(|m| m["code"] == "rate_limited"));
+    assert!(seen.iter().any(|m| m["code"] == "rate_limited"), "{seen:?}");
 
     tokio::time::sleep(Duration::from_millis(500)).await;
     let after = received.load(Ordering::Relaxed);

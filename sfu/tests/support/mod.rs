@@ -475,6 +475,19 @@ impl World {
     /// layer every 35 ms and audio every 20 ms. Between steps, datagrams on
     /// shaped links arrive and worker timers fire at their own times.
     pub fn run(&mut self, d: Duration) {
+        self.run_with(d, &mut (), |_, _| {}, |w, c, _| w.send_media(c));
+    }
+
+    /// [`World::run`] with the test's own steps: `begin` at every 5 ms
+    /// step, `publish` for each client in place of `send_media`; `state` is
+    /// what both share.
+    pub fn run_with<S>(
+        &mut self,
+        d: Duration,
+        state: &mut S,
+        begin: fn(&mut World, &mut S),
+        publish: fn(&mut World, usize, &mut S),
+    ) {
         let end = self.now + d;
         while self.now < end {
             let tick = self.now + Duration::from_millis(5);
@@ -503,6 +516,7 @@ impl World {
             }
             self.now = tick;
             let now = self.now;
+            begin(self, state);
             for c in 0..self.clients.len() {
                 let client = &mut self.clients[c];
                 for side in [Side::Publish, Side::Subscribe] {
@@ -515,7 +529,7 @@ impl World {
                         client.drain(side, now, &mut self.to_worker);
                     }
                 }
-                self.send_media(c);
+                publish(self, c, state);
                 self.send_remb(c);
             }
             for w in 0..self.worker_count() {

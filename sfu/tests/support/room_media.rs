@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use relais_sfu::api::*;
 use relais_sfu::ids::{ParticipantId, TrackId};
-use str0m::Input;
 
 use super::*;
 
@@ -88,36 +87,15 @@ impl World {
 
     /// [`World::run`], with publishers that honour dynacast.
     pub fn run_dynacast(&mut self, d: Duration, dc: &mut Dynacast) {
-        let end = self.now + d;
-        while self.now < end {
-            self.now += Duration::from_millis(5);
-            let now = self.now;
-            self.read_dynacast(dc);
-            for c in 0..self.clients.len() {
-                let client = &mut self.clients[c];
-                for side in [Side::Publish, Side::Subscribe] {
-                    let rtc = match side {
-                        Side::Publish => client.publish.as_mut(),
-                        Side::Subscribe => client.subscribe.as_mut(),
-                    };
-                    if let Some(rtc) = rtc {
-                        rtc.handle_input(Input::Timeout(now)).unwrap();
-                        client.drain(side, now, &mut self.to_worker);
-                    }
-                }
-                let id = self.clients[c].id;
-                let sending = dc.sending.get(&id).copied().unwrap_or(0b111);
-                let sent = self.send_media_layers(c, sending);
-                let total = dc.sent.entry(id).or_default();
-                for l in 0..3 {
-                    total[l] += sent[l];
-                }
+        self.run_with(d, dc, World::read_dynacast, |w, c, dc| {
+            let id = w.clients[c].id;
+            let sending = dc.sending.get(&id).copied().unwrap_or(0b111);
+            let sent = w.send_media_layers(c, sending);
+            let total = dc.sent.entry(id).or_default();
+            for l in 0..3 {
+                total[l] += sent[l];
             }
-            for w in 0..self.worker_count() {
-                self.worker_mut(w).handle_timeout(now);
-            }
-            self.pump();
-        }
+        });
     }
 
     /// Apply new `PublisherLayers` events: a resumed layer starts with a keyframe.

@@ -164,19 +164,9 @@ impl Worker {
         self.writes_pending = 0;
         let mut written = std::mem::take(&mut self.written);
         for key in written.drain(..) {
-            let Some(peer) = self.peers.get_mut(key).and_then(Option::as_mut) else {
-                continue;
-            };
-            if !peer.undrained {
-                continue; // drained since, by another input
-            }
-            let result = peer.mutate(key, &mut self.outbox, &mut self.rtc_events, |_| ());
-            if peer.needs_schedule() {
-                self.timers.push(peer.next_timeout, key);
-            }
-            if let Err(e) = result {
-                WorkerMetrics::add(&self.metrics.peer_panics, 1);
-                self.failed.push((peer.owner, e));
+            // A peer drained since (by another input) has nothing left here.
+            if self.peer(key).is_some_and(|p| p.undrained) {
+                self.mutate_peer(key, |_| Ok(()));
             }
         }
         self.written = written;

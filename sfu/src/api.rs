@@ -385,7 +385,7 @@ impl Default for SfuConfig {
             max_tracks_per_participant: 8,
             command_queue: 1024,
             batch_sends: true,
-            subscriber_bwe: false,
+            subscriber_bwe: crate::peer::SUBSCRIBER_BWE,
             media: MediaPolicy::default(),
         }
     }

@@ -46,7 +46,7 @@ impl Default for ServerConfig {
             max_messages_per_sec: 50,
             room_grace: Duration::from_secs(30),
             batch_sends: true,
-            subscriber_bwe: false,
+            subscriber_bwe: SfuConfig::default().subscriber_bwe,
             media: MediaPolicy::default(),
         }
     }

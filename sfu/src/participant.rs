@@ -1,7 +1,7 @@
 //! A participant on a worker: its two peer connections, the tracks it
 //! publishes, and one downtrack per remote track it receives.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 use str0m::change::SdpPendingOffer;
 use str0m::media::{Mid, Pt};
@@ -27,7 +27,9 @@ pub struct Participant {
     /// Sources the client named for mids of its next publish offer.
     pub pending_sources: Vec<(String, TrackSource)>,
     pub next_track_index: u32,
-    pub downtracks: HashMap<TrackId, Downtrack>,
+    /// Looked up once per subscriber per forwarded packet: a fast hash
+    /// (track ids are ours, not chosen by clients).
+    pub downtracks: FxHashMap<TrackId, Downtrack>,
     pub negotiation: Negotiation,
     /// Layer requests for tracks this worker does not know yet (a track
     /// published on another worker, announced by signaling before the relay
@@ -48,7 +50,7 @@ impl Participant {
             published: Vec::new(),
             pending_sources: Vec::new(),
             next_track_index: 1,
-            downtracks: HashMap::new(),
+            downtracks: FxHashMap::default(),
             negotiation: Negotiation::default(),
             early_requests: Vec::new(),
             downlink: Downlink::default(),

@@ -214,12 +214,12 @@ impl Worker {
             }
             let result = sub_peer.write(|rtc| {
                 let mut api = rtc.direct_api();
-                // By SSRC (a hash lookup) once known; by mid scans every stream.
-                let stream = match dt.tx_ssrc {
-                    Some(ssrc) if api.stream_tx(&ssrc).is_some() => api.stream_tx(&ssrc),
-                    _ => api.stream_tx_by_mid(out_mid, None),
-                };
-                match stream {
+                // By SSRC (one hash lookup) once known; by mid scans every stream.
+                if let Some(stream) = dt.tx_ssrc.and_then(|ssrc| api.stream_tx(&ssrc)) {
+                    stream.write_rtp(write);
+                    return true;
+                }
+                match api.stream_tx_by_mid(out_mid, None) {
                     Some(stream) => {
                         dt.tx_ssrc = Some(stream.ssrc());
                         stream.write_rtp(write);

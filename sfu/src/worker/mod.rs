@@ -16,6 +16,8 @@ mod relaying;
 mod room_media;
 
 use std::collections::HashMap;
+
+use rustc_hash::FxHashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -65,8 +67,10 @@ pub(crate) struct Room {
 pub struct Worker {
     config: WorkerConfig,
     pub(crate) rooms: HashMap<RoomId, Room>,
-    pub(crate) participants: HashMap<ParticipantId, Participant>,
-    pub(crate) tracks: HashMap<TrackId, Track>,
+    /// Participants and tracks are looked up per forwarded packet; their ids
+    /// are ours (not chosen by clients), so a fast hash is safe.
+    pub(crate) participants: FxHashMap<ParticipantId, Participant>,
+    pub(crate) tracks: FxHashMap<TrackId, Track>,
     peers: Vec<Option<Peer>>,
     free_peers: Vec<PeerKey>,
     routes: HashMap<SocketAddr, PeerKey>,
@@ -110,8 +114,8 @@ impl Worker {
         Worker {
             config,
             rooms: HashMap::new(),
-            participants: HashMap::new(),
-            tracks: HashMap::new(),
+            participants: FxHashMap::default(),
+            tracks: FxHashMap::default(),
             peers: Vec::new(),
             free_peers: Vec::new(),
             routes: HashMap::new(),

@@ -1,0 +1,67 @@
+// Temporal layers in Chromium: Alice's camera asks each simulcast encoding for
+// VP8 L1T3 (the browser lists it in its capabilities), the encoder reports
+// L1T3 in its outbound-rtp stats for every rid, and Bob, receiving through
+// the server (which reads each packet's temporal layer), decodes her camera
+// at its full frame rate.
+
+import { test, after, before } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  launchChromium, chromiumPage, joinFromForm, waitDecoding, waitFor, myId, sleep,
+} from './helpers.mjs';
+
+const ROOM = `temporal-${Date.now().toString(36)}`;
+let browser;
+
+before(async () => {
+  browser = await launchChromium();
+});
+
+after(async () => {
+  await browser?.close();
+});
+
+/** Alice's camera: the scalability mode of each encoding, asked and reported. */
+function scalability(page) {
+  return page.evaluate(async () => {
+    const sender = window.relais.client.localTrack('camera').transceiver.sender;
+    const asked = sender.getParameters().encodings.map((e) => [e.rid, e.scalabilityMode]);
+    const report = await sender.getStats();
+    const sent = {};
+    report.forEach((s) => {
+      if (s.type === 'outbound-rtp' && s.kind === 'video') sent[s.rid || '-'] = s.scalabilityMode;
+    });
+    return { asked, sent };
+  });
+}
+
+test('the camera sends L1T3 on every simulcast layer and the subscriber decodes it', async () => {
+  const alice = await chromiumPage(browser, `/room/${ROOM}`);
+  await joinFromForm(alice, 'Alice');
+  const bob = await chromiumPage(browser, `/room/${ROOM}`);
+  await joinFromForm(bob, 'Bob');
+  const aliceId = await myId(alice);
+  await waitDecoding(bob, aliceId);
+  const modes = await waitFor(alice, async () => {
+    const sender = window.relais.client.localTrack('camera')?.transceiver.sender;
+    if (!sender) return null;
+    const report = await sender.getStats();
+    let n = 0;
+    report.forEach((s) => { if (s.type === 'outbound-rtp' && s.kind === 'video' && s.scalabilityMode) n += 1; });
+    return n > 0 ? n : null;
+  }, null, { what: 'outbound-rtp with a scalability mode' });
+  const { asked, sent } = await scalability(alice);
+  console.log(`Alice's camera: asked ${JSON.stringify(asked)}, sent ${JSON.stringify(sent)} (${modes} streams)`);
+  assert.deepEqual(asked, [['q', 'L1T3'], ['h', 'L1T3'], ['f', 'L1T3']]);
+  for (const [rid, mode] of Object.entries(sent)) assert.equal(mode, 'L1T3', `rid ${rid}`);
+
+  // Bob decodes at the camera's frame rate: every temporal layer passes.
+  await sleep(3000);
+  const fps = await waitFor(bob, async (id) => {
+    const s = [...window.relais.client.tracks.values()].find((t) => t.participant_id === id && t.source === 'camera');
+    const stats = s && await window.relais.client.trackStats(s.id);
+    return stats?.framesPerSecond > 0 ? stats.framesPerSecond : null;
+  }, aliceId, { what: 'Bob\'s decoding frame rate' });
+  console.log(`Bob decodes Alice's camera at ${fps} fps`);
+  assert.ok(fps >= 15, `every temporal layer reaches Bob: ${fps} fps`);
+});

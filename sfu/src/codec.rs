@@ -142,7 +142,9 @@ pub fn vp8_temporal(payload: &[u8]) -> Option<Temporal> {
 
 /// Whether a VP8 packet is the first of its frame: S=1 and partition 0.
 pub fn vp8_starts_frame(payload: &[u8]) -> bool {
-    payload.first().is_some_and(|b| b & 0x10 != 0 && b & 0x07 == 0)
+    payload
+        .first()
+        .is_some_and(|b| b & 0x10 != 0 && b & 0x07 == 0)
 }
 
 /// VP9 (draft-ietf-payload-vp9): B (start of frame) set and P (inter-picture

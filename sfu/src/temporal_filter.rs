@@ -300,7 +300,9 @@ mod tests {
         let mut f = Forwarder::new(Some(0));
         f.set_temporal_target(0);
         let mut s = Stream::new(3);
-        let out: Vec<_> = (0..64).flat_map(|_| forward(&mut f, &s.next_frame())).collect();
+        let out: Vec<_> = (0..64)
+            .flat_map(|_| forward(&mut f, &s.next_frame()))
+            .collect();
         assert_eq!(frames_of(&out), vec![0; 16], "16 of 64 frames");
         assert_eq!(out.len(), 16 * 3);
         assert_clean(&out);
@@ -313,7 +315,9 @@ mod tests {
             let mut f = Forwarder::new(Some(0));
             f.set_temporal_target(target);
             let mut s = Stream::new(2);
-            let out: Vec<_> = (0..64).flat_map(|_| forward(&mut f, &s.next_frame())).collect();
+            let out: Vec<_> = (0..64)
+                .flat_map(|_| forward(&mut f, &s.next_frame()))
+                .collect();
             assert_eq!(frames_of(&out).len(), frames, "target {target}");
             assert!(frames_of(&out).iter().all(|&t| t <= target));
             assert_clean(&out);
@@ -321,7 +325,9 @@ mod tests {
     }
 
     fn run(f: &mut Forwarder, s: &mut Stream, frames: usize) -> Vec<(Incoming, Rewrite)> {
-        (0..frames).flat_map(|_| forward(f, &s.next_frame())).collect()
+        (0..frames)
+            .flat_map(|_| forward(f, &s.next_frame()))
+            .collect()
     }
 
     #[test]
@@ -339,13 +345,17 @@ mod tests {
         assert_eq!(f.current_layers().unwrap().temporal, 2);
         out.extend(sync);
         out.extend(run(&mut f, &mut s, 5)); // frames 18 to 22
-        // Down in the middle of frame 23 (TL2): it completes; 24 (TL0)
-        // passes, 25 (TL2) does not.
+                                            // Down in the middle of frame 23 (TL2): it completes; 24 (TL0)
+                                            // passes, 25 (TL2) does not.
         let frame = s.next_frame();
         out.extend(forward(&mut f, &frame[..1]));
         f.set_temporal_target(0);
         out.extend(forward(&mut f, &frame[1..]));
-        assert_eq!(out.last().unwrap().0.seq, frame[1].seq, "frame 23 completes");
+        assert_eq!(
+            out.last().unwrap().0.seq,
+            frame[1].seq,
+            "frame 23 completes"
+        );
         out.extend(run(&mut f, &mut s, 1));
         assert!(run(&mut f, &mut s, 1).is_empty(), "TL2 dropped");
         assert_eq!(f.current_layers().unwrap().temporal, 0);
@@ -392,7 +402,9 @@ mod tests {
         let mut f = Forwarder::new(Some(0));
         f.set_temporal_target(1);
         let mut s = Stream::new(3);
-        let mut out: Vec<_> = (0..8).flat_map(|_| forward(&mut f, &s.next_frame())).collect();
+        let mut out: Vec<_> = (0..8)
+            .flat_map(|_| forward(&mut f, &s.next_frame()))
+            .collect();
         // Frame 8 (TL0) passes with its middle packet late; frame 9 (TL2,
         // dropped) loses its middle packet; frame 10 (TL1) loses its first
         // packet and gets it back late; frame 11 (TL2) loses its last packet.

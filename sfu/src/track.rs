@@ -84,10 +84,14 @@ impl Track {
             }
             let total = state.bitrate.bps(now).max(1);
             let mut below = 0;
-            for t in 0..3 {
-                below += state.temporal_bitrate[t].bps(now);
+            for (cost, meter) in bps[i].iter_mut().zip(&mut state.temporal_bitrate) {
+                below += meter.bps(now);
                 // Packets without a TID belong to every temporal layer.
-                bps[i][t] = if below == 0 { total } else { below.clamp(1, total) };
+                *cost = if below == 0 {
+                    total
+                } else {
+                    below.clamp(1, total)
+                };
             }
             bps[i][2] = total;
         }

@@ -65,7 +65,11 @@ fn assert_clean(rx: &[Received]) {
         if let (Some(ta), Some(tb), Some(t)) = (a.tl0_pic_idx, b.tl0_pic_idx, b.temporal) {
             let step = u8::from(t.tid == 0 && !b.keyframe);
             // A keyframe restarts the publisher's pattern: it is a TL0 too.
-            let expected = if b.keyframe { ta.wrapping_add(1) } else { ta.wrapping_add(step) };
+            let expected = if b.keyframe {
+                ta.wrapping_add(1)
+            } else {
+                ta.wrapping_add(step)
+            };
             assert_eq!(tb, expected, "TL0PICIDX: {a:?} {b:?}");
         }
     }
@@ -134,7 +138,11 @@ fn a_tight_estimate_takes_the_medium_layer_at_fifteen_frames_a_second() {
     w.run(ms(6000));
     let rx = window(&w, sub, &video, w.now - ms(2000), w.now);
     let got = tids(&rx);
-    eprintln!("400 kbit/s, L1T3: layer {}, {} frames in 2 s", rx[0].layer, got.len());
+    eprintln!(
+        "400 kbit/s, L1T3: layer {}, {} frames in 2 s",
+        rx[0].layer,
+        got.len()
+    );
     assert!(rx.iter().all(|r| r.layer == 1));
     assert!((27..=30).contains(&got.len()), "{}", got.len());
     assert!(got.iter().all(|&t| t <= 1), "{got:?}");
@@ -154,7 +162,11 @@ fn streams_without_temporal_layers_pass_whole_at_every_estimate() {
     w.run(ms(5000));
     let rx = window(&w, sub, &video, w.now - ms(3000), w.now);
     assert!(rx.iter().all(|r| r.layer == 0 && r.temporal.is_none()));
-    assert!((85..=86).contains(&frames(&rx).len()), "{}", frames(&rx).len());
+    assert!(
+        (85..=86).contains(&frames(&rx).len()),
+        "{}",
+        frames(&rx).len()
+    );
     let all = w.received_on(sub, video.id);
     let mut seqs: Vec<u64> = all.iter().map(|r| r.seq).collect();
     seqs.sort();

@@ -2,9 +2,9 @@
 // (one spatial layer, three temporal layers: 30, 15 and 7.5 frames a second)
 // where the browser says it can send it, so that the server can lower a
 // subscriber's frame rate before its resolution, without a keyframe.
-// Chromium lists L1T3 for VP8 in RTCRtpSender.getCapabilities; a browser that
-// lists no scalability modes (Firefox) gets no scalabilityMode and sends as
-// before.
+// A browser that lists no scalability modes in RTCRtpSender.getCapabilities
+// gets no scalabilityMode and sends as it would: Chromium 156 lists none but
+// sends VP8 simulcast as L1T3 by default; Firefox sends no temporal layers.
 
 /** 'L1T3' when the browser can send `codec` ('VP8', 'H264') with it, else undefined. */
 export function cameraScalabilityMode(codec) {

@@ -24,6 +24,9 @@ fn packet(seq: u64, at: Instant, key: bool) -> Incoming {
         clock_rate: 90_000,
         picture_id: Some((seq / 10 % 32768) as u16),
         tl0_pic_idx: Some((seq / 10 % 256) as u8),
+        temporal: None,
+        starts_frame: key,
+        marker: false,
     }
 }
 

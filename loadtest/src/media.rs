@@ -42,11 +42,14 @@ pub struct VideoOptions {
     pub keyframe_interval: Duration,
     /// `Camera` or `Screen`.
     pub source: Source,
+    /// Temporal layers in each simulcast layer: 3 sends VP8 L1T3 as
+    /// Chromium does when the web client asks for it (cameras), 1 none.
+    pub temporal_layers: u8,
 }
 
 impl Default for VideoOptions {
     /// A camera: 320x180 @ 150 kbit/s, 640x360 @ 500 kbit/s, 1280x720 @ 1.5
-    /// Mbit/s, 30 fps, a keyframe every 3 s.
+    /// Mbit/s, 30 fps, three temporal layers (L1T3), a keyframe every 3 s.
     fn default() -> Self {
         VideoOptions {
             layers: vec![
@@ -69,15 +72,18 @@ impl Default for VideoOptions {
             fps: 30,
             keyframe_interval: Duration::from_secs(3),
             source: Source::Camera,
+            temporal_layers: 3,
         }
     }
 }
 
 impl VideoOptions {
-    /// The default layers for a screen share.
+    /// The default layers for a screen share, without temporal layers (the
+    /// web client asks for L1T3 on cameras only).
     pub fn screen() -> Self {
         VideoOptions {
             source: Source::Screen,
+            temporal_layers: 1,
             ..Self::default()
         }
     }
@@ -194,11 +200,19 @@ pub struct VideoLayerSource {
     frames_since_key: u32,
     key_every: u32,
     force_key: bool,
+    temporal_layers: u8,
 }
 
 impl VideoLayerSource {
-    /// Layer `index` with a random first sequence number and timestamp.
-    pub fn new(index: u8, layer: LayerOptions, fps: u32, keyframe_interval: Duration) -> Self {
+    /// Layer `index` with a random first sequence number and timestamp, and
+    /// `temporal_layers` temporal layers (1, or 3 for L1T3).
+    pub fn new(
+        index: u8,
+        layer: LayerOptions,
+        fps: u32,
+        keyframe_interval: Duration,
+        temporal_layers: u8,
+    ) -> Self {
         let fps = fps.max(1);
         let key_every = (keyframe_interval.as_secs_f64() * f64::from(fps)).round() as u32;
         VideoLayerSource {
@@ -216,6 +230,7 @@ impl VideoLayerSource {
             key_every: key_every.max(1),
             // A stream starts with a keyframe.
             force_key: true,
+            temporal_layers,
         }
     }
 
@@ -245,6 +260,10 @@ impl VideoLayerSource {
         let key =
             std::mem::take(&mut self.force_key) || self.frames_since_key + 1 >= self.key_every;
         self.frames_since_key = if key { 0 } else { self.frames_since_key + 1 };
+        let frame_layer = vp8::FrameLayer::nth(self.frames_since_key, self.temporal_layers);
+        if frame_layer.tid == 0 && self.frames > 0 {
+            self.tl0_pic_idx = self.tl0_pic_idx.wrapping_add(1);
+        }
         let size = self.pacer.next_frame(key);
         let per_packet = MAX_PAYLOAD - vp8::DESCRIPTOR_LEN;
         let packets = size.div_ceil(per_packet).max(1);
@@ -260,7 +279,13 @@ impl VideoLayerSource {
             let chunk = size / packets + usize::from(i < size % packets);
             scratch.clear();
             scratch.resize(vp8::DESCRIPTOR_LEN + chunk, 0);
-            vp8::write_descriptor(scratch, i == 0, self.picture_id, self.tl0_pic_idx);
+            vp8::write_descriptor(
+                scratch,
+                i == 0,
+                self.picture_id,
+                self.tl0_pic_idx,
+                frame_layer,
+            );
             let mut at = vp8::DESCRIPTOR_LEN;
             if i == 0 {
                 let first_part = size as u32 / 10;
@@ -283,8 +308,6 @@ impl VideoLayerSource {
         }
         self.frames = self.frames.wrapping_add(1);
         self.picture_id = (self.picture_id + 1) & 0x7fff;
-        // Every frame is a base temporal layer frame (TID 0).
-        self.tl0_pic_idx = self.tl0_pic_idx.wrapping_add(1);
         FrameSent {
             packets,
             bytes: size,
@@ -383,7 +406,7 @@ mod tests {
     #[test]
     fn frames_split_into_packets_with_start_and_marker() {
         let layer = VideoOptions::default().layers[2];
-        let mut src = VideoLayerSource::new(2, layer, 30, Duration::from_secs(3));
+        let mut src = VideoLayerSource::new(2, layer, 30, Duration::from_secs(3), 1);
         let (first, packets) = frame(&mut src, 0);
         assert!(first.keyframe, "a stream starts with a keyframe");
         assert_eq!(first.bytes, 3 * 6250);
@@ -439,15 +462,52 @@ mod tests {
     #[test]
     fn keyframe_every_interval() {
         let layer = VideoOptions::default().layers[0];
-        let mut src = VideoLayerSource::new(0, layer, 30, Duration::from_secs(1));
+        let mut src = VideoLayerSource::new(0, layer, 30, Duration::from_secs(1), 1);
         let keys: Vec<u64> = (0..91).filter(|t| frame(&mut src, *t).0.keyframe).collect();
         assert_eq!(keys, vec![0, 30, 60, 90]);
     }
 
     #[test]
+    fn l1t3_frames_follow_chromiums_pattern_and_restart_at_keyframes() {
+        let layer = VideoOptions::default().layers[0];
+        let mut src = VideoLayerSource::new(0, layer, 30, Duration::from_secs(3), 3);
+        let mut seen = Vec::new();
+        for t in 0..12 {
+            if t == 9 {
+                src.request_keyframe();
+            }
+            let (_, packets) = frame(&mut src, t);
+            let p = &packets[0].0;
+            let tl = relais_sfu::codec::vp8_temporal(p).unwrap();
+            let tl0 = vp8::read(p).unwrap().tl0_pic_idx.unwrap();
+            seen.push((tl.tid, tl.layer_sync, tl0));
+        }
+        let first = seen[0].2;
+        let tl0 = |n: u8| first.wrapping_add(n);
+        assert_eq!(
+            seen,
+            [
+                (0, false, tl0(0)),
+                (2, true, tl0(0)),
+                (1, true, tl0(0)),
+                (2, false, tl0(0)),
+                (0, false, tl0(1)),
+                (2, false, tl0(1)),
+                (1, false, tl0(1)),
+                (2, false, tl0(1)),
+                (0, false, tl0(2)),
+                // The keyframe restarts the pattern: a base-layer frame.
+                (0, false, tl0(3)),
+                (2, true, tl0(3)),
+                (1, true, tl0(3)),
+            ]
+        );
+    }
+
+    #[test]
     fn bitrate_over_ten_seconds() {
         let layer = VideoOptions::default().layers[1];
-        let mut src = VideoLayerSource::new(1, layer, 30, Duration::from_secs(3));
+        let mut src = VideoLayerSource::new(1, layer, 30, Duration::from_secs(3), 3);
         let bytes: usize = (0..300).map(|t| frame(&mut src, t).0.bytes).sum();
         let want = 500_000 / 8 * 10;
         let err = (bytes as f64 - want as f64).abs() / want as f64;

@@ -220,7 +220,13 @@ impl Publisher {
                 .enumerate()
                 .map(|(i, l)| {
                     let rid = simulcast.then(|| Rid::from(RIDS[i]));
-                    let source = VideoLayerSource::new(i as u8, *l, v.fps, v.keyframe_interval);
+                    let source = VideoLayerSource::new(
+                        i as u8,
+                        *l,
+                        v.fps,
+                        v.keyframe_interval,
+                        v.temporal_layers,
+                    );
                     (rid, source)
                 })
                 .collect();

@@ -2,7 +2,8 @@
 //! and a reader for them.
 //!
 //! Every payload starts with a 6-byte descriptor: X=1; I=1 with a 15-bit
-//! PictureID; L=1 with TL0PICIDX; T=1 with TID=0 and Y=1. The first packet of
+//! PictureID; L=1 with TL0PICIDX; T=1 with the TID and Y of the frame (with
+//! temporal layers, Chromium's L1T3 pattern: [`L1T3_TIDS`]). The first packet of
 //! a frame (S=1, PID=0) then carries the frame header (RFC 6386 9.1): a 3-byte
 //! frame tag (P=0 for a keyframe, 1 for an interframe) and, on keyframes, the
 //! start code `9d 01 2a` and the 14-bit width and height. These functions write
@@ -19,15 +20,53 @@ pub const INTER_HEADER_LEN: usize = 3;
 /// The keyframe start code (RFC 6386 9.1).
 pub const START_CODE: [u8; 3] = [0x9d, 0x01, 0x2a];
 
+/// Chromium's VP8 with three temporal layers (libwebrtc's default pattern,
+/// restarted at every keyframe): the TID of each frame of eight...
+pub const L1T3_TIDS: [u8; 8] = [0, 2, 1, 2, 0, 2, 1, 2];
+/// ...and its layer sync bit Y: set on the first TL2 and the first TL1 of
+/// the eight, which reference only the base layer.
+pub const L1T3_SYNC: [bool; 8] = [false, true, true, false, false, false, false, false];
+
+/// A frame's temporal layer: TID and Y.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FrameLayer {
+    pub tid: u8,
+    pub layer_sync: bool,
+}
+
+impl FrameLayer {
+    /// The layer of the frame `since_key` frames after the last keyframe,
+    /// with `temporal_layers` layers (1, or 3 for L1T3).
+    pub fn nth(since_key: u32, temporal_layers: u8) -> FrameLayer {
+        if temporal_layers < 3 {
+            return FrameLayer {
+                tid: 0,
+                layer_sync: true,
+            };
+        }
+        let i = (since_key % 8) as usize;
+        FrameLayer {
+            tid: L1T3_TIDS[i],
+            layer_sync: L1T3_SYNC[i],
+        }
+    }
+}
+
 /// Write the payload descriptor into `out[..DESCRIPTOR_LEN]`.
-pub fn write_descriptor(out: &mut [u8], start: bool, picture_id: u16, tl0_pic_idx: u8) {
+pub fn write_descriptor(
+    out: &mut [u8],
+    start: bool,
+    picture_id: u16,
+    tl0_pic_idx: u8,
+    layer: FrameLayer,
+) {
     let pid = picture_id & 0x7fff;
     out[0] = 0x80 | if start { 0x10 } else { 0 }; // X, S, PID 0
     out[1] = 0x80 | 0x40 | 0x20; // I, L, T
     out[2] = 0x80 | (pid >> 8) as u8; // M: 15-bit PictureID
     out[3] = pid as u8;
     out[4] = tl0_pic_idx;
-    out[5] = 0x20; // TID 0, Y 1, KEYIDX 0
+    out[5] = (layer.tid & 0x03) << 6 | if layer.layer_sync { 0x20 } else { 0 }; // KEYIDX 0
 }
 
 /// Write a frame header into `out`; returns its length ([`KEY_HEADER_LEN`] or
@@ -113,7 +152,7 @@ mod tests {
 
     fn payload(start: bool, key: bool, pid: u16, tl0: u8) -> Vec<u8> {
         let mut p = vec![0u8; 64];
-        write_descriptor(&mut p, start, pid, tl0);
+        write_descriptor(&mut p, start, pid, tl0, FrameLayer::nth(0, 1));
         let mut at = DESCRIPTOR_LEN;
         if start {
             at += write_frame_header(&mut p[at..], key, 1280, 720, 40);
@@ -164,6 +203,34 @@ mod tests {
         let info = read(&cont).unwrap();
         assert!(!info.starts_frame && !info.keyframe);
         assert_eq!(info.tag.unwrap().layer, 2);
+    }
+
+    #[test]
+    fn l1t3_frames_carry_chromiums_tids_and_sync_bits() {
+        let seen: Vec<(u8, bool)> = (0..10)
+            .map(|n| {
+                let mut p = vec![0u8; 16];
+                write_descriptor(&mut p, true, 1, 1, FrameLayer::nth(n, 3));
+                let t = relais_sfu::codec::vp8_temporal(&p).unwrap();
+                (t.tid, t.layer_sync)
+            })
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                (0, false),
+                (2, true),
+                (1, true),
+                (2, false),
+                (0, false),
+                (2, false),
+                (1, false),
+                (2, false),
+                (0, false),
+                (2, true)
+            ]
+        );
+        assert_eq!(FrameLayer::nth(5, 1).tid, 0);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! What the forwarding path needs to know about a payload, per codec:
-//! does this packet start a keyframe, and for VP8, how large is the picture.
+//! does this packet start a keyframe, and for VP8, how large is the picture
+//! and which temporal layer it belongs to.
 //!
 //! These functions only read the payload; they never allocate.
 
@@ -105,30 +106,45 @@ pub fn vp8_descriptor_len(payload: &[u8]) -> Option<usize> {
     (len <= payload.len()).then_some(len)
 }
 
-/// The temporal layer index (TID) of a VP8 packet, 0 when absent.
-pub fn vp8_temporal_layer(payload: &[u8]) -> u8 {
-    let Some(&first) = payload.first() else {
-        return 0;
-    };
+/// A packet's temporal layer (RFC 7741 4.2: TID and the layer sync bit Y).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Temporal {
+    /// Temporal layer index: 0 is the base layer.
+    pub tid: u8,
+    /// Y: this frame depends only on the base layer, so a receiver can start
+    /// taking layer `tid` here.
+    pub layer_sync: bool,
+}
+
+/// The temporal layer of a VP8 packet, when its descriptor has one (T=1).
+pub fn vp8_temporal(payload: &[u8]) -> Option<Temporal> {
+    let first = *payload.first()?;
     if first & 0x80 == 0 {
-        return 0;
+        return None;
     }
-    let Some(&ext) = payload.get(1) else { return 0 };
+    let ext = *payload.get(1)?;
     if ext & 0x20 == 0 {
-        return 0;
+        return None;
     }
     let mut at = 2;
     if ext & 0x80 != 0 {
-        at += match payload.get(at) {
-            Some(b) if b & 0x80 != 0 => 2,
-            Some(_) => 1,
-            None => return 0,
-        };
+        at += if payload.get(at)? & 0x80 != 0 { 2 } else { 1 };
     }
     if ext & 0x40 != 0 {
         at += 1;
     }
-    payload.get(at).map(|b| b >> 6).unwrap_or(0)
+    let byte = *payload.get(at)?;
+    Some(Temporal {
+        tid: byte >> 6,
+        layer_sync: byte & 0x20 != 0,
+    })
+}
+
+/// Whether a VP8 packet is the first of its frame: S=1 and partition 0.
+pub fn vp8_starts_frame(payload: &[u8]) -> bool {
+    payload
+        .first()
+        .is_some_and(|b| b & 0x10 != 0 && b & 0x07 == 0)
 }
 
 /// VP9 (draft-ietf-payload-vp9): B (start of frame) set and P (inter-picture
@@ -244,7 +260,27 @@ mod tests {
             Some((640, 360))
         );
         assert_eq!(vp8_keyframe_size(&vp8(false, true, 640, 360)), None);
-        assert_eq!(vp8_temporal_layer(&vp8(false, true, 1, 1)), 2);
+        assert_eq!(
+            vp8_temporal(&vp8(false, true, 1, 1)),
+            Some(Temporal {
+                tid: 2,
+                layer_sync: true
+            })
+        );
+        assert!(vp8_starts_frame(&vp8(false, true, 1, 1)));
+        assert!(!vp8_starts_frame(&vp8(false, false, 1, 1)));
+        // 7-bit picture id, no TL0PICIDX: TID 1, Y 0.
+        assert_eq!(
+            vp8_temporal(&[0x90, 0xa0, 0x05, 0x40, 0]),
+            Some(Temporal {
+                tid: 1,
+                layer_sync: false
+            })
+        );
+        // No T bit, or no extension at all: no temporal layer.
+        assert_eq!(vp8_temporal(&[0x90, 0x80, 0x05, 0]), None);
+        assert_eq!(vp8_temporal(&[0x10, 0]), None);
+        assert_eq!(vp8_temporal(&[0x90, 0xe0, 0x80]), None);
         assert!(!Codec::Vp8.starts_keyframe(&[]));
         assert_eq!(vp8_keyframe_size(&[0x80]), None);
     }

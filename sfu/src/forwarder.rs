@@ -5,9 +5,16 @@
 //! Sequence numbers continue without gaps or repeats (real loss aside),
 //! timestamps keep increasing, and VP8 picture ids and TL0PICIDX continue.
 //! A switch happens only at a keyframe of the target layer; until one comes
-//! the current layer keeps flowing. Pure state, no I/O, no allocation.
+//! the current layer keeps flowing. Within the layer, the temporal filter
+//! ([`crate::temporal_filter`]) drops the frames above the temporal target and
+//! says how far to pull the numbering back so that no gap shows. Pure state,
+//! no I/O, no allocation.
 
 use std::time::Instant;
+
+use crate::codec::Temporal;
+use crate::layers::Layers;
+use crate::temporal_filter::TemporalFilter;
 
 /// What the forwarder needs to know about an incoming packet.
 #[derive(Debug, Clone, Copy)]
@@ -24,6 +31,12 @@ pub struct Incoming {
     /// VP8 picture id (15 or 7 bits) and TL0PICIDX, when present.
     pub picture_id: Option<u16>,
     pub tl0_pic_idx: Option<u8>,
+    /// The temporal layer, when the stream has temporal layers.
+    pub temporal: Option<Temporal>,
+    /// The first packet of a frame (VP8: S=1, partition 0).
+    pub starts_frame: bool,
+    /// The RTP marker bit: the last packet of a frame.
+    pub marker: bool,
 }
 
 /// How to write a packet that passes.
@@ -69,6 +82,7 @@ pub struct Forwarder {
     current: Option<u8>,
     last: Option<Last>,
     offsets: Offsets,
+    temporal: TemporalFilter,
 }
 
 impl Forwarder {
@@ -90,6 +104,21 @@ impl Forwarder {
 
     pub fn target(&self) -> Option<u8> {
         self.target
+    }
+
+    /// The highest temporal layer to forward (streams without temporal
+    /// layers pass whole): lower at the next frame, higher at the next layer
+    /// sync point or keyframe.
+    pub fn set_temporal_target(&mut self, temporal: u8) {
+        self.temporal.set_target(temporal);
+    }
+
+    /// The spatial layer forwarded now and the temporal layers passing.
+    pub fn current_layers(&self) -> Option<Layers> {
+        self.current.map(|spatial| Layers {
+            spatial,
+            temporal: self.temporal.level(),
+        })
     }
 
     /// The layer being forwarded now.
@@ -118,17 +147,19 @@ impl Forwarder {
                 return None;
             }
             self.switch_to(p);
+            self.temporal.restart();
             switched = true;
         } else if p.seq < self.offsets.first_seq {
             return None;
         }
+        let shift = self.temporal.filter(p)?;
         let o = self.offsets;
         let out = Rewrite {
-            seq: p.seq.wrapping_add(o.seq),
+            seq: p.seq.wrapping_add(o.seq).wrapping_sub(shift.seq),
             timestamp: p.timestamp.wrapping_add(o.timestamp),
-            picture_id: p
-                .picture_id
-                .map(|id| id.wrapping_add(o.picture_id) % PICTURE_ID_MOD),
+            picture_id: p.picture_id.map(|id| {
+                id.wrapping_add(o.picture_id).wrapping_sub(shift.pictures) % PICTURE_ID_MOD
+            }),
             tl0_pic_idx: p.tl0_pic_idx.map(|i| i.wrapping_add(o.tl0_pic_idx)),
             switched,
         };
@@ -218,6 +249,9 @@ mod tests {
                     clock_rate: 90_000,
                     picture_id: Some(self.pid),
                     tl0_pic_idx: Some(self.tl0),
+                    temporal: None,
+                    starts_frame: i == 0,
+                    marker: i + 1 == packets,
                 })
                 .collect();
             self.seq += packets as u64;

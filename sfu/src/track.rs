@@ -1,5 +1,6 @@
 //! A published track on a worker: where its packets come from, which
-//! simulcast layers are flowing, and who subscribes to it.
+//! simulcast layers are flowing (and at what bitrate, by temporal layer),
+//! and who subscribes to it.
 
 use std::time::{Duration, Instant};
 
@@ -22,6 +23,8 @@ pub struct LayerState {
     pub width: u32,
     pub height: u32,
     pub bitrate: BitrateMeter,
+    /// The same bytes by temporal layer, for packets that name one (TID).
+    pub temporal_bitrate: [BitrateMeter; 3],
 }
 
 /// Where a track's packets come from.
@@ -68,14 +71,29 @@ impl Track {
         self.rids.get(usize::from(layer)).copied()
     }
 
-    /// Bitrate of each layer now (0 for a layer that is not flowing).
-    pub fn layer_bitrates(&mut self, now: Instant) -> [u64; 3] {
+    /// Bitrate of each layer now, `[spatial][temporal]`: what spatial layer
+    /// costs with its temporal layers up to that one (0 for a layer that is
+    /// not flowing). A layer without temporal layers costs the same in all
+    /// three.
+    pub fn layer_bitrates(&mut self, now: Instant) -> [[u64; 3]; 3] {
         let views = self.layer_views(now);
-        let mut bps = [0; 3];
+        let mut bps = [[0; 3]; 3];
         for (i, state) in self.layers.iter_mut().enumerate() {
-            if views[i].active {
-                bps[i] = state.bitrate.bps(now).max(1);
+            if !views[i].active {
+                continue;
             }
+            let total = state.bitrate.bps(now).max(1);
+            let mut below = 0;
+            for (cost, meter) in bps[i].iter_mut().zip(&mut state.temporal_bitrate) {
+                below += meter.bps(now);
+                // Packets without a TID belong to every temporal layer.
+                *cost = if below == 0 {
+                    total
+                } else {
+                    below.clamp(1, total)
+                };
+            }
+            bps[i][2] = total;
         }
         bps
     }
@@ -99,6 +117,7 @@ impl Track {
     pub fn note_packet(
         &mut self,
         layer: u8,
+        temporal: Option<u8>,
         bytes: usize,
         now: Instant,
         size: Option<(u32, u32)>,
@@ -111,6 +130,9 @@ impl Track {
             .is_none_or(|t| now.saturating_duration_since(t) >= LAYER_TIMEOUT);
         state.last_packet = Some(now);
         state.bitrate.add(bytes, now);
+        if let Some(meter) = temporal.and_then(|t| state.temporal_bitrate.get_mut(usize::from(t))) {
+            meter.add(bytes, now);
+        }
         if let Some((w, h)) = size {
             state.width = w;
             state.height = h;

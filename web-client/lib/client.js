@@ -25,10 +25,12 @@
 
 import { Signaling, SignalingError } from './signaling.js';
 import { PublisherLayers } from './dynacast.js';
+import { cameraEncodings, cameraScalabilityMode } from './scalability.js';
 
 export { SignalingError };
 
-/** Simulcast layers of a camera: rids q, h, f at 1/4, 1/2 and full size. */
+/** Simulcast layers of a camera: rids q, h, f at 1/4, 1/2 and full size
+ *  (each with three temporal layers where the browser can: scalability.js). */
 export const CAMERA_ENCODINGS = [
   { rid: 'q', scaleResolutionDownBy: 4, maxBitrate: 150_000 },
   { rid: 'h', scaleResolutionDownBy: 2, maxBitrate: 500_000 },
@@ -381,7 +383,10 @@ export class RelaisClient extends EventTarget {
       return existing.trackId;
     }
     const init = { direction: 'sendonly', streams: [] };
-    if (source === 'camera') init.sendEncodings = CAMERA_ENCODINGS.map((e) => ({ ...e }));
+    if (source === 'camera') {
+      const mode = cameraScalabilityMode(this.options.videoCodec);
+      init.sendEncodings = cameraEncodings(CAMERA_ENCODINGS, mode);
+    }
     if (source === 'screen') {
       mediaStreamTrack.contentHint = 'detail';
       init.sendEncodings = [{ maxBitrate: 2_500_000 }];

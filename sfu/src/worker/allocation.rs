@@ -14,6 +14,7 @@ use crate::allocator::{allocate, priority, Demand};
 use crate::api::{CoreEvent, MediaKind, TrackSource};
 use crate::ids::{ParticipantId, TrackId};
 use crate::layer_selector::{select_layer, visible_area};
+use crate::layers::{Layers, TOP_TEMPORAL};
 use crate::metrics::WorkerMetrics;
 
 use super::Worker;
@@ -35,7 +36,7 @@ struct DownlinkPlan {
 
 struct PlannedTrack {
     track: TrackId,
-    target: Option<u8>,
+    target: Option<Layers>,
     /// Below what the subscriber asked for, for lack of bandwidth.
     limited: bool,
 }
@@ -118,7 +119,7 @@ impl Worker {
                 layer_bps: t.layer_bitrates(now),
                 max_layer,
             });
-            current.push(dt.forwarder.current());
+            current.push(dt.forwarder.current_layers());
         }
         let estimate = p.downlink.estimate(now).map(|(bps, _)| bps);
         let layers = match estimate {
@@ -128,9 +129,12 @@ impl Worker {
                 &current,
                 p.downlink.may_climb(now),
             ),
-            None => demands.iter().map(|d| d.max_layer).collect(),
+            None => demands
+                .iter()
+                .map(|d| d.max_layer.map(Layers::full))
+                .collect(),
         };
-        let cost = |d: &Demand, l: Option<u8>| l.map_or(0, |l| d.layer_bps[usize::from(l)]);
+        let cost = |d: &Demand, l: Option<Layers>| l.map_or(0, |l| d.cost(l));
         let mut plan = DownlinkPlan {
             tracks: Vec::with_capacity(ids.len()),
             used_bps: audio_bps,
@@ -141,9 +145,10 @@ impl Worker {
         };
         for (i, track) in ids.into_iter().enumerate() {
             let (d, target) = (&demands[i], layers[i]);
-            let limited = target < d.max_layer;
+            let wanted = d.max_layer.map(Layers::full);
+            let limited = target < wanted;
             plan.used_bps += cost(d, target);
-            plan.desired_bps += cost(d, d.max_layer);
+            plan.desired_bps += cost(d, wanted);
             plan.fell |= limited && target < current[i];
             plan.rose |= current[i].is_some() && target > current[i];
             plan.tracks.push(PlannedTrack {
@@ -174,7 +179,9 @@ impl Worker {
             let Some(dt) = p.downtracks.get_mut(&planned.track) else {
                 continue;
             };
-            let target = planned.target;
+            dt.forwarder
+                .set_temporal_target(planned.target.map_or(TOP_TEMPORAL, |l| l.temporal));
+            let target = planned.target.map(|l| l.spatial);
             if target != dt.forwarder.target() {
                 let was_flowing = dt.forwarder.current().is_some();
                 dt.forwarder.set_target(target);

@@ -122,13 +122,15 @@ impl Worker {
         let size = (starts_keyframe && track.codec == Codec::Vp8)
             .then(|| codec::vp8_keyframe_size(payload))
             .flatten();
-        let layer_started = track.note_packet(layer, payload.len(), now, size);
-        if track.silenced {
-            return; // audio top-N: not among the loudest (crate::audio_top_n)
-        }
         let vp8 = (track.codec == Codec::Vp8)
             .then(|| Vp8Descriptor::parse(payload).ok())
             .flatten();
+        let temporal = vp8.and_then(|_| codec::vp8_temporal(payload));
+        let layer_started =
+            track.note_packet(layer, temporal.map(|t| t.tid), payload.len(), now, size);
+        if track.silenced {
+            return; // audio top-N: not among the loudest (crate::audio_top_n)
+        }
         let incoming = Incoming {
             layer,
             seq: packet.seq,
@@ -138,6 +140,9 @@ impl Worker {
             clock_rate: track.clock_rate,
             picture_id: vp8.and_then(|d| d.picture_id()),
             tl0_pic_idx: vp8.and_then(|d| d.tl0_pic_idx()),
+            temporal,
+            starts_frame: vp8.is_some() && codec::vp8_starts_frame(payload),
+            marker: packet.marker,
         };
         let nackable = track.info.kind == MediaKind::Video;
         let m = &self.metrics;

@@ -47,6 +47,12 @@ pub struct Received {
     pub layer: u8,
     pub keyframe: bool,
     pub picture_id: Option<u16>,
+    pub tl0_pic_idx: Option<u8>,
+    /// VP8 temporal layer (TID and Y), when the descriptor has one.
+    pub temporal: Option<relais_sfu::codec::Temporal>,
+    /// The first packet of a frame (VP8 S=1, partition 0).
+    pub starts_frame: bool,
+    pub marker: bool,
 }
 
 pub struct Client {
@@ -70,6 +76,12 @@ pub struct Client {
     pub codec: Str0mCodec,
     /// VP8 packets per frame and payload bytes per packet, for each layer.
     pub layer_packets: [(usize, usize); 3],
+    /// Publish VP8 with three temporal layers per simulcast layer, as
+    /// Chromium sends L1T3 ([`L1T3_TIDS`]).
+    pub l1t3: bool,
+    /// Frames since the last keyframe and TL0PICIDX, per simulcast layer.
+    tl_frame: [u64; 3],
+    tl0: [u8; 3],
     /// What the published video line is (a camera unless set).
     pub video_source: Option<TrackSource>,
     /// A receiver that sends no transport-wide feedback (its answer lacks
@@ -234,6 +246,9 @@ impl World {
             codec: Str0mCodec::Vp8,
             pending: None,
             layer_packets: DEFAULT_LAYER_PACKETS,
+            l1t3: false,
+            tl_frame: [0; 3],
+            tl0: [0; 3],
             video_source: None,
             remb_only: None,
             remb_due: None,
@@ -612,9 +627,20 @@ impl World {
                 }
                 let key = std::mem::take(&mut client.force_key[layer]) || frame % 90 == 1;
                 let (count, size) = client.layer_packets[layer];
+                let temporal = client.l1t3.then(|| {
+                    if key {
+                        client.tl_frame[layer] = 0;
+                    }
+                    let i = (client.tl_frame[layer] % 8) as usize;
+                    client.tl_frame[layer] += 1;
+                    if L1T3_TIDS[i] == 0 {
+                        client.tl0[layer] = client.tl0[layer].wrapping_add(1);
+                    }
+                    (client.tl0[layer], L1T3_TIDS[i], L1T3_SYNC[i])
+                });
                 let packets = match codec {
                     Str0mCodec::H264 => h264_frame(layer as u8, key, 2 + layer),
-                    _ => vp8_frame_sized(layer as u8, frame as u16, key, count, size),
+                    _ => vp8_payloads(layer as u8, frame as u16, key, count, size, temporal),
                 };
                 let n = packets.len();
                 for (i, payload) in packets.into_iter().enumerate() {
@@ -689,6 +715,7 @@ impl Client {
                 Output::Event(Event::RtpPacket(p)) => {
                     let mid = rtc.direct_api().stream_rx(&p.header.ssrc).map(|s| s.mid());
                     let tag = read_tag(&p.payload);
+                    let vp8 = str0m::rtp::Vp8Descriptor::parse(&p.payload).ok();
                     self.received.push(Received {
                         at: now,
                         mid: mid.unwrap_or(Mid::from("?")),
@@ -697,9 +724,11 @@ impl Client {
                         timestamp: p.header.timestamp,
                         layer: tag.map(|t| t.0).unwrap_or(254),
                         keyframe: tag.map(|t| t.1).unwrap_or(false),
-                        picture_id: str0m::rtp::Vp8Descriptor::parse(&p.payload)
-                            .ok()
-                            .and_then(|d| d.picture_id()),
+                        picture_id: vp8.and_then(|d| d.picture_id()),
+                        tl0_pic_idx: vp8.and_then(|d| d.tl0_pic_idx()),
+                        temporal: relais_sfu::codec::vp8_temporal(&p.payload),
+                        starts_frame: relais_sfu::codec::vp8_starts_frame(&p.payload),
+                        marker: p.header.marker,
                     });
                 }
                 Output::Event(Event::KeyframeRequest(k)) => {
@@ -736,16 +765,39 @@ pub fn vp8_frame_sized(
     packets: usize,
     padding: usize,
 ) -> Vec<Vec<u8>> {
+    vp8_payloads(layer, picture_id, key, packets, padding, None)
+}
+
+/// Chromium's VP8 L1T3 (libwebrtc's default pattern for three temporal
+/// layers): eight frames from a keyframe on, with layer sync (Y) on the
+/// first TL2 and the first TL1 of each eight.
+pub const L1T3_TIDS: [u8; 8] = [0, 2, 1, 2, 0, 2, 1, 2];
+pub const L1T3_SYNC: [bool; 8] = [false, true, true, false, false, false, false, false];
+
+/// A VP8 frame's payloads; with `temporal` = (TL0PICIDX, TID, Y), the
+/// descriptor carries L and T too.
+pub fn vp8_payloads(
+    layer: u8,
+    picture_id: u16,
+    key: bool,
+    packets: usize,
+    padding: usize,
+    temporal: Option<(u8, u8, bool)>,
+) -> Vec<Vec<u8>> {
     (0..packets)
         .map(|i| {
             let start = i == 0;
             let pid = picture_id & 0x7fff;
             let mut p = vec![
                 0x80 | if start { 0x10 } else { 0 },
-                0x80,
+                if temporal.is_some() { 0xe0 } else { 0x80 },
                 0x80 | (pid >> 8) as u8,
                 pid as u8,
             ];
+            if let Some((tl0, tid, sync)) = temporal {
+                p.push(tl0);
+                p.push(tid << 6 | if sync { 0x20 } else { 0 });
+            }
             if start {
                 let (w, h) = SIZES[usize::from(layer)];
                 p.extend_from_slice(&[if key { 0x00 } else { 0x01 }, 0, 0, 0x9d, 0x01, 0x2a]);

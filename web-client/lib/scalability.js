@@ -1,0 +1,20 @@
+// Temporal layers for the camera: each simulcast encoding asks for VP8 L1T3
+// (one spatial layer, three temporal layers: 30, 15 and 7.5 frames a second)
+// where the browser says it can send it, so that the server can lower a
+// subscriber's frame rate before its resolution, without a keyframe.
+// A browser that lists no scalability modes in RTCRtpSender.getCapabilities
+// gets no scalabilityMode and sends as it would: Chromium 156 lists none but
+// sends VP8 simulcast as L1T3 by default; Firefox sends no temporal layers.
+
+/** 'L1T3' when the browser can send `codec` ('VP8', 'H264') with it, else undefined. */
+export function cameraScalabilityMode(codec) {
+  const caps = globalThis.RTCRtpSender?.getCapabilities?.('video');
+  const want = `video/${codec}`.toLowerCase();
+  const entry = caps?.codecs?.find((c) => c.mimeType.toLowerCase() === want);
+  return entry?.scalabilityModes?.includes('L1T3') ? 'L1T3' : undefined;
+}
+
+/** The camera's simulcast encodings, with `mode` on each when given. */
+export function cameraEncodings(encodings, mode) {
+  return encodings.map((e) => (mode ? { ...e, scalabilityMode: mode } : { ...e }));
+}

@@ -217,14 +217,7 @@ impl Worker {
                 // By SSRC (a hash lookup) once known; by mid scans every stream.
                 let stream = match dt.tx_ssrc {
                     Some(ssrc) if api.stream_tx(&ssrc).is_some() => api.stream_tx(&ssrc),
-                    _ => api.stream_tx_by_mid(out_mid, None).map(|s| {
-                        // Forward as it comes, as other SFUs do: with BWE on,
-                        // str0m's pacer would hold video to 1.1x its estimate
-                        // (a start-up dip then queues seconds of media). The
-                        // allocator keeps what flows within the estimate.
-                        s.set_unpaced(true);
-                        s
-                    }),
+                    _ => api.stream_tx_by_mid(out_mid, None),
                 };
                 match stream {
                     Some(stream) => {

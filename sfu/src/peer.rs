@@ -26,11 +26,11 @@ pub type PeerKey = usize;
 /// real cap (see `tests/adaptation.rs` and docs/media-quality.md), and the
 /// virtual-clock tests run with it on. It stays off by default because on
 /// real loopback str0m's estimate collapses in the first half second (to
-/// 40-140 kbit/s, an early overuse while the acknowledged rate is still
-/// unmeasured; restarting the estimator does not help, it collapses again)
-/// and its pacer then holds media back: the `relais-loadtest` smoke test saw
-/// 160 ms of median latency instead of 1.6 ms. The allocator ignores that
-/// start-up dip (see `downlink.rs`); str0m's pacer cannot be told to.
+/// 40-140 kbit/s; it happens while str0m paces the video) and its pacer then
+/// holds media back: the `relais-loadtest` smoke test saw 160 ms of median
+/// latency instead of 1.6 ms. Forwarding video unpaced fixes that but makes
+/// layers oscillate behind a steady cap on the virtual clock (branch
+/// `bwe-unpaced`; docs/media-quality.md, "Tried: forwarding unpaced").
 pub const SUBSCRIBER_BWE: bool = false;
 
 /// How often a subscriber's connection reports its stats (raw estimate,

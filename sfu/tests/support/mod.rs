@@ -210,6 +210,22 @@ impl World {
         v
     }
 
+    /// Client `c` asks for a layer of a track, on the worker it is placed on.
+    pub fn subscribe(
+        &mut self,
+        c: usize,
+        track: TrackId,
+        request: LayerRequest,
+    ) -> Result<(), SfuError> {
+        let (participant, worker) = (self.clients[c].id, self.clients[c].worker);
+        self.call_on(worker, |reply| Command::Subscribe {
+            participant,
+            track,
+            request,
+            reply,
+        })
+    }
+
     /// Join a client to room 1 on worker 0; returns its index.
     pub fn join(&mut self, can_publish: bool) -> usize {
         self.join_on(0, can_publish)
@@ -861,3 +877,24 @@ pub fn read_tag(payload: &[u8]) -> Option<(u8, bool)> {
 }
 
 pub mod room_media;
+
+/// Packets received in order must number on without a gap: sequence numbers
+/// step by one, timestamps never go back, VP8 picture ids (where present)
+/// repeat or step by one.
+pub fn assert_gapless(rx: &[Received]) {
+    for pair in rx.windows(2) {
+        assert_eq!(
+            pair[1].seq,
+            pair[0].seq + 1,
+            "continuous sequence at {pair:?}"
+        );
+        let step = pair[1].timestamp.wrapping_sub(pair[0].timestamp);
+        assert!(step < 1 << 31, "timestamp went back at {pair:?}");
+        if let (Some(a), Some(b)) = (pair[0].picture_id, pair[1].picture_id) {
+            assert!(
+                b == a || b == (a + 1) & 0x7fff,
+                "picture id continues at {pair:?}"
+            );
+        }
+    }
+}

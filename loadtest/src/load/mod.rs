@@ -14,6 +14,7 @@
 
 pub mod cli;
 pub mod fleet;
+mod metrics_text;
 mod plot;
 pub mod probe;
 pub mod report;

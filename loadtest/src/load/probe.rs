@@ -8,6 +8,8 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use super::metrics_text::samples;
+
 /// How long one scrape may take.
 pub const SCRAPE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Largest `/metrics` body read.
@@ -26,18 +28,8 @@ pub struct ServerSample {
 /// Metric name → value, summed over labels.
 pub fn parse_metrics(text: &str) -> HashMap<String, f64> {
     let mut out = HashMap::new();
-    for line in text.lines() {
-        if line.starts_with('#') || line.trim().is_empty() {
-            continue;
-        }
-        let (name_labels, value) = match line.rsplit_once(' ') {
-            Some(x) => x,
-            None => continue,
-        };
-        let name = name_labels.split('{').next().unwrap_or("").trim();
-        if let Ok(v) = value.trim().parse::<f64>() {
-            *out.entry(name.to_string()).or_insert(0.0) += v;
-        }
+    for s in samples(text) {
+        *out.entry(s.name.to_string()).or_insert(0.0) += s.value;
     }
     out
 }
@@ -47,34 +39,18 @@ pub fn parse_metrics(text: &str) -> HashMap<String, f64> {
 /// the unit is read from the name (`_bps`, `_kbps`, `_bytes`).
 pub fn parse_estimates(text: &str) -> BTreeMap<String, f64> {
     let mut out = BTreeMap::new();
-    for line in text.lines() {
-        if line.starts_with('#') {
+    for s in samples(text) {
+        if !s.name.starts_with("relais_") || !s.name.contains("estimate") {
             continue;
         }
-        let Some((series, value)) = line.rsplit_once(' ') else {
-            continue;
-        };
-        let Some((name, labels)) = series.split_once('{') else {
-            continue;
-        };
-        if !name.starts_with("relais_") || !name.contains("estimate") {
-            continue;
-        }
-        let Ok(v) = value.trim().parse::<f64>() else {
-            continue;
-        };
-        let kbps = if name.contains("kbps") {
-            v
-        } else if name.contains("bytes") {
-            v * 8.0 / 1000.0
+        let kbps = if s.name.contains("kbps") {
+            s.value
+        } else if s.name.contains("bytes") {
+            s.value * 8.0 / 1000.0
         } else {
-            v / 1000.0
+            s.value / 1000.0
         };
-        let who = labels.trim_end_matches('}').split(',').find_map(|kv| {
-            let (k, v) = kv.split_once('=')?;
-            matches!(k.trim(), "participant" | "subscriber").then(|| v.trim().trim_matches('"'))
-        });
-        if let Some(who) = who {
+        if let Some(who) = s.label("participant").or(s.label("subscriber")) {
             out.insert(who.to_string(), kbps);
         }
     }

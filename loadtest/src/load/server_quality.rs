@@ -8,6 +8,8 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use super::metrics_text::samples;
+
 /// Cumulative histogram buckets (`le` → count) and counters at one scrape.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct QualityScrape {
@@ -41,28 +43,13 @@ pub struct ServerQuality {
 /// Read the quality series of one `/metrics` text.
 pub fn parse(text: &str) -> QualityScrape {
     let mut q = QualityScrape::default();
-    for line in text.lines() {
-        if line.starts_with('#') {
-            continue;
-        }
-        let Some((series, value)) = line.rsplit_once(' ') else {
-            continue;
-        };
-        let Ok(v) = value.trim().parse::<f64>() else {
-            continue;
-        };
-        let (name, labels) = series.split_once('{').unwrap_or((series, ""));
-        let label = |key: &str| {
-            labels.trim_end_matches('}').split(',').find_map(|kv| {
-                let (k, v) = kv.split_once('=')?;
-                (k.trim() == key).then(|| v.trim().trim_matches('"').to_string())
-            })
-        };
+    for s in samples(text) {
+        let (name, v) = (s.name, s.value);
         match name {
             "relais_bandwidth_pauses_total" => q.pauses += v,
             "relais_video_freezes_total" => q.freezes += v,
             "relais_downtracks" => {
-                let slot = match label("layer").as_deref() {
+                let slot = match s.label("layer") {
                     Some("0") => 0,
                     Some("1") => 1,
                     Some("2") => 2,
@@ -74,7 +61,7 @@ pub fn parse(text: &str) -> QualityScrape {
             _ => {
                 for h in [ESTIMATE, RTT, LOSS] {
                     if name == format!("{h}_bucket") {
-                        let le = match label("le").as_deref() {
+                        let le = match s.label("le") {
                             Some("+Inf") => f64::INFINITY,
                             Some(x) => x.parse().unwrap_or(f64::NAN),
                             None => continue,

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use str0m::bwe::Bitrate;
 use str0m::net::Transmit;
-use str0m::{Candidate, Event, Output, Rtc};
+use str0m::{Candidate, Event, Input, Output, PacerReason, Reason, Rtc};
 
 use crate::api::{PeerRole, PeerState, SfuError};
 use crate::ids::ParticipantId;
@@ -164,8 +164,14 @@ fn drain(
     outbox: &mut Vec<Transmit>,
     events: &mut Vec<(PeerKey, Event)>,
 ) -> Result<(), String> {
+    let mut paced = 0;
     loop {
         match rtc.poll_output().map_err(|e| e.to_string())? {
+            Output::Timeout(t) if paced < PACER_STEPS && pacer_step(rtc) => {
+                paced += 1;
+                rtc.handle_input(Input::Timeout(t))
+                    .map_err(|e| e.to_string())?;
+            }
             Output::Timeout(t) => {
                 *next_timeout = t;
                 return Ok(());
@@ -174,6 +180,18 @@ fn drain(
             Output::Event(e) => events.push((key, e)),
         }
     }
+}
+
+/// With BWE on, str0m's pacer releases one packet per `Input::Timeout` and
+/// asks for the next one a microsecond later (`PacerReason::Immediate`).
+/// Through the worker's timer (1 ms granularity) a subscriber's keyframe
+/// would leave a packet a millisecond, each in its own send. Those steps
+/// are taken here instead, up to this many per drain, so a subscriber's
+/// packets leave together as they do without BWE.
+const PACER_STEPS: usize = 256;
+
+fn pacer_step(rtc: &Rtc) -> bool {
+    rtc.last_timeout_reason() == Reason::Pacer(PacerReason::Immediate)
 }
 
 fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {

@@ -28,9 +28,10 @@ pub type PeerKey = usize;
 /// real loopback str0m's estimate collapses in the first half second (to
 /// 40-140 kbit/s; it happens while str0m paces the video) and its pacer then
 /// holds media back: the `relais-loadtest` smoke test saw 160 ms of median
-/// latency instead of 1.6 ms. Forwarding video unpaced fixes that but makes
-/// layers oscillate behind a steady cap on the virtual clock (branch
-/// `bwe-unpaced`; docs/media-quality.md, "Tried: forwarding unpaced").
+/// latency instead of 1.6 ms. Video is now forwarded unpaced, which fixes
+/// that, and the allocation no longer lowers layers on loss-free estimate
+/// dips (they made layers oscillate behind a steady cap); what remains before
+/// this is on by default is in docs/media-quality.md, "Forwarding unpaced".
 pub const SUBSCRIBER_BWE: bool = false;
 
 /// How often a subscriber's connection reports its stats (raw estimate,

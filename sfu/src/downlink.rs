@@ -36,6 +36,11 @@ pub const STARTUP: Duration = Duration::from_secs(2);
 /// Raw estimates (one a stats tick) that must all allow a rise.
 const RISE_WINDOW: usize = 4;
 
+/// Below this fraction of packets lost toward the subscriber (as its
+/// receiver reports), the link shows no congestion; libwebrtc's loss-based
+/// control does not decrease below 2% either.
+const NO_LOSS: f32 = 0.02;
+
 #[derive(Debug, Default, Clone)]
 pub struct Downlink {
     /// The first TWCC estimate (the configured start) and when it came,
@@ -116,6 +121,20 @@ impl Downlink {
         }
         let (remb, at) = self.remb?;
         (now.saturating_duration_since(at) < REMB_TIMEOUT).then_some((remb, Source::Remb))
+    }
+
+    /// Whether the subscriber's receiver reports loss that means
+    /// congestion. Without it, a fall of the TWCC estimate below what
+    /// already flows does not lower layers (the allocation keeps them):
+    /// after an overuse, often the queue of its own probe, GoogCC sets the
+    /// estimate to 0.85x what was acknowledged, and a subscriber that
+    /// receives less than its estimate (a layer below it, probing for the
+    /// next) then reads an estimate below what it receives without trouble
+    /// for a tick or two. Taken at its word, that lowered or paused layers at
+    /// a steady cap every few seconds. A link that really narrowed shows
+    /// loss once its queue fills, and the fall counts then.
+    pub fn congested(&self) -> bool {
+        self.loss.is_some_and(|l| l >= NO_LOSS)
     }
 
     /// Whether the estimator is still in its start-up.
@@ -210,6 +229,19 @@ mod tests {
             "a rise once it held for four ticks"
         );
         assert_eq!(d.rtt, Some(Duration::from_millis(50)));
+    }
+
+    #[test]
+    fn congestion_is_loss_of_2_percent_or_more() {
+        let now = Instant::now();
+        let mut d = Downlink::default();
+        assert!(!d.congested(), "no report yet");
+        d.on_stats(Some(1_000_000), Some(0.01), None, now);
+        assert!(!d.congested());
+        d.on_stats(Some(1_000_000), Some(0.2), None, now);
+        assert!(d.congested());
+        d.on_stats(Some(1_000_000), None, None, now);
+        assert!(d.congested(), "the last report holds until the next");
     }
 
     #[test]

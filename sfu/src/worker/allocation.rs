@@ -12,6 +12,7 @@ use str0m::stats::PeerStats;
 
 use crate::allocator::{allocate, priority, Demand};
 use crate::api::{CoreEvent, MediaKind, TrackSource};
+use crate::downlink::Source;
 use crate::ids::{ParticipantId, TrackId};
 use crate::layer_selector::{select_layer, visible_area};
 use crate::layers::{Layers, TOP_TEMPORAL};
@@ -121,10 +122,21 @@ impl Worker {
             });
             current.push(dt.forwarder.current_layers());
         }
-        let estimate = p.downlink.estimate(now).map(|(bps, _)| bps);
+        let estimate = p.downlink.estimate(now);
+        // Without loss, what flows keeps flowing however the estimate dips
+        // (see `Downlink::congested`).
+        let keep_bps = match estimate {
+            Some((_, Source::Twcc)) if !p.downlink.congested() => demands
+                .iter()
+                .zip(&current)
+                .map(|(d, c)| c.map_or(0, |l| d.cost(l)))
+                .sum(),
+            _ => 0,
+        };
+        let estimate = estimate.map(|(bps, _)| bps);
         let layers = match estimate {
             Some(e) => allocate(
-                e.saturating_sub(audio_bps),
+                e.saturating_sub(audio_bps).max(keep_bps),
                 &demands,
                 &current,
                 p.downlink.may_climb(now),

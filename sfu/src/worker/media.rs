@@ -226,6 +226,11 @@ impl Worker {
                 }
                 match api.stream_tx_by_mid(out_mid, None) {
                     Some(stream) => {
+                        // Forward as it comes, as other SFUs do: with BWE on,
+                        // str0m's pacer would hold video to 1.1x its estimate
+                        // (a start-up dip then queues seconds of media). The
+                        // allocator keeps what flows within the estimate.
+                        stream.set_unpaced(true);
                         dt.tx_ssrc = Some(stream.ssrc());
                         stream.write_rtp(write);
                         true

@@ -29,6 +29,14 @@ use net::InFlight;
 /// The finest step the world takes between two timer firings of a worker.
 const MIN_TIMER: Duration = Duration::from_micros(100);
 
+/// Publishers send a frame of each layer every this many milliseconds.
+const FRAME_MS: u64 = 35;
+
+/// A browser's pacer sends at this multiple of its target bitrate
+/// (libwebrtc's `kDefaultPaceMultiplier`), so a frame takes about 40% of
+/// the frame interval to leave.
+const PACING_FACTOR: f64 = 2.5;
+
 /// Worker `i` listens at 10.0.0.1:5000+i.
 pub fn worker_addr(i: usize) -> SocketAddr {
     SocketAddr::from(([10, 0, 0, 1], 5000 + i as u16))
@@ -84,6 +92,13 @@ pub struct Client {
     tl0: [u8; 3],
     /// What the published video line is (a camera unless set).
     pub video_source: Option<TrackSource>,
+    /// Pace the published video as a browser does (see [`World::pace`]);
+    /// on unless a test turns it off.
+    pub paced: bool,
+    /// When the publisher's pacer may send its next video packet.
+    pace_free: Option<Instant>,
+    /// The published audio's payload type (audio is not paced).
+    audio_pt: Option<u8>,
     /// A receiver that sends no transport-wide feedback (its answer lacks
     /// the TWCC extension) but reports this REMB every half second.
     pub remb_only: Option<u64>,
@@ -120,6 +135,8 @@ pub struct World {
     /// Draws the links' random loss, jitter and reordering.
     pub rng: Rng,
     in_flight: InFlight,
+    /// Publishers' video packets held by their pacers, by send time.
+    paced: InFlight,
 }
 
 impl World {
@@ -166,6 +183,7 @@ impl World {
             uplinks: HashMap::new(),
             rng: Rng::new(0x5eed),
             in_flight: InFlight::default(),
+            paced: InFlight::default(),
         }
     }
 
@@ -266,6 +284,9 @@ impl World {
             tl_frame: [0; 3],
             tl0: [0; 3],
             video_source: None,
+            paced: true,
+            pace_free: None,
+            audio_pt: None,
             remb_only: None,
             remb_due: None,
             force_key: [true; 3],
@@ -318,6 +339,10 @@ impl World {
             .accept_answer(pending, SdpAnswer::from_sdp_string(&answer.sdp).unwrap())
             .unwrap();
         let client = &mut self.clients[c];
+        client.audio_pt = rtc
+            .codec_config()
+            .find(|p| p.spec().codec == Str0mCodec::Opus)
+            .map(|p| *p.pt());
         client.publish = Some(rtc);
         client.video_mid = Some(video);
         client.audio_mid = Some(audio);
@@ -351,17 +376,14 @@ impl World {
             }
             while let Some((from, to, data)) = self.to_worker.pop_front() {
                 busy = true;
-                if self.dropped(from, &data) {
-                    continue;
+                match self.pace(from, &data) {
+                    Some(at) => self.paced.push(at, from, to, data),
+                    None => self.toward_worker(from, to, data),
                 }
-                match self.uplinks.get_mut(&from) {
-                    Some(link) if !link.config.is_perfect() => {
-                        if let Some(at) = link.admit(self.now, &data, &mut self.rng) {
-                            self.in_flight.push(at, from, to, data);
-                        }
-                    }
-                    _ => self.arrive_at_worker(from, to, &data),
-                }
+            }
+            while let Some(f) = self.paced.pop_due(self.now) {
+                busy = true;
+                self.toward_worker(f.from, f.to, f.data);
             }
             while let Some(f) = self.in_flight.pop_due(self.now) {
                 busy = true;
@@ -376,6 +398,48 @@ impl World {
             }
         }
         panic!("network never went quiet");
+    }
+
+    /// A datagram leaves a client for a worker: lost, shaped by the
+    /// client's uplink, or delivered at once.
+    fn toward_worker(&mut self, from: SocketAddr, to: SocketAddr, data: Vec<u8>) {
+        if self.dropped(from, &data) {
+            return;
+        }
+        match self.uplinks.get_mut(&from) {
+            Some(link) if !link.config.is_perfect() => {
+                if let Some(at) = link.admit(self.now, &data, &mut self.rng) {
+                    self.in_flight.push(at, from, to, data);
+                }
+            }
+            _ => self.arrive_at_worker(from, to, &data),
+        }
+    }
+
+    /// A publisher's pacer, as browsers have one: the packets of a frame
+    /// leave spread over time at [`PACING_FACTOR`] times the video's
+    /// bitrate, not all at once (libwebrtc's `PacingController`). Audio and
+    /// RTCP are not held. Returns when a held video packet leaves, or
+    /// `None` when it leaves now.
+    fn pace(&mut self, from: SocketAddr, data: &[u8]) -> Option<Instant> {
+        let now = self.now;
+        let client = self.clients.iter_mut().find(|c| c.addr == from)?;
+        let rtp =
+            data.len() > 12 && (0x80..0xc0).contains(&data[0]) && !(200..=206).contains(&data[1]);
+        if !client.paced || !rtp || Some(data[1] & 0x7f) == client.audio_pt {
+            return None;
+        }
+        // Video bits per frame (payload, RTP/SRTP and IP/UDP headers).
+        let frame_bits: u64 = client
+            .layer_packets
+            .iter()
+            .map(|&(n, size)| (n * (size + 60) * 8) as u64)
+            .sum();
+        let rate = PACING_FACTOR * frame_bits as f64 * 1000.0 / FRAME_MS as f64;
+        let send = client.pace_free.map_or(now, |t| t.max(now));
+        let bits = ((data.len() + 28) * 8) as f64;
+        client.pace_free = Some(send + Duration::from_secs_f64(bits / rate));
+        (send > now).then_some(send)
     }
 
     fn on_event(&mut self, e: CoreEvent) {
@@ -527,7 +591,10 @@ impl World {
             // bandwidth probes need real send times (at 5 ms steps the
             // subscriber estimate decayed).
             loop {
-                let mut next = self.in_flight.next_at();
+                let mut next = match (self.in_flight.next_at(), self.paced.next_at()) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
                 for w in 0..self.worker_count() {
                     // A deadline already passed waits for the step (no spinning).
                     let t = self.worker_mut(w).next_timeout().max(self.now + MIN_TIMER);

@@ -32,6 +32,7 @@ pub mod socket;
 pub mod temporal_filter;
 mod timer_queue;
 mod track;
+pub mod vp9_descriptor;
 pub mod worker;
 mod worker_thread;
 

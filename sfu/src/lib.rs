@@ -29,6 +29,8 @@ mod participant;
 mod peer;
 pub mod relay;
 pub mod socket;
+#[cfg(test)]
+mod svc_forwarding_tests;
 pub mod temporal_filter;
 mod timer_queue;
 mod track;

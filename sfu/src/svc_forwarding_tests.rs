@@ -125,7 +125,11 @@ fn each_target_gets_only_its_layers_with_the_marker_at_its_top_layer() {
             assert_eq!(sids, (0..=spatial).collect::<Vec<_>>());
         }
         let markers = out.iter().filter(|(_, r)| r.marker).count();
-        assert_eq!(markers, frames / (usize::from(spatial) + 1), "one a picture");
+        assert_eq!(
+            markers,
+            frames / (usize::from(spatial) + 1),
+            "one a picture"
+        );
         assert!(out
             .iter()
             .filter(|(_, r)| r.marker)
@@ -180,7 +184,12 @@ fn losses_in_dropped_layers_leave_no_hole_and_late_packets_take_their_slot() {
     // the second packet of SID 1 (passing) comes late, after SID 2's.
     let p4 = s.picture(false);
     let p5 = s.picture(false);
-    for p in p4.iter().enumerate().filter(|(i, _)| *i != 4).map(|(_, p)| p) {
+    for p in p4
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != 4)
+        .map(|(_, p)| p)
+    {
         out.extend(forward(&mut f, std::slice::from_ref(p)));
     }
     let late = p5[2];

@@ -131,9 +131,10 @@ impl Track {
         if self.is_svc() {
             // A spatial layer of an SVC stream is forwarded with those below.
             for i in 1..bps.len() {
-                for t in 0..3 {
-                    if bps[i][t] > 0 {
-                        bps[i][t] += bps[i - 1][t];
+                let below = bps[i - 1];
+                for (cost, lower) in bps[i].iter_mut().zip(below) {
+                    if *cost > 0 {
+                        *cost += lower;
                     }
                 }
             }

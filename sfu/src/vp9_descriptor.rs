@@ -134,7 +134,11 @@ fn parse_scalability(ss: &[u8]) -> Option<Scalability> {
     let spatial_layers = (first >> 5) + 1;
     let sizes = if first & 0x10 != 0 {
         let mut sizes = [(0, 0); MAX_SPATIAL];
-        for (i, size) in sizes.iter_mut().take(usize::from(spatial_layers)).enumerate() {
+        for (i, size) in sizes
+            .iter_mut()
+            .take(usize::from(spatial_layers))
+            .enumerate()
+        {
             let at = 1 + 4 * i;
             let b = ss.get(at..at + 4)?;
             *size = (
@@ -243,7 +247,11 @@ mod tests {
         assert_eq!(Vp9Descriptor::parse(&[]), None);
         assert_eq!(Vp9Descriptor::parse(&[0x80]), None);
         assert_eq!(Vp9Descriptor::parse(&[0x80, 0x81]), None);
-        assert_eq!(Vp9Descriptor::parse(&[0xa0, 0x05, 0x00]), None, "no TL0PICIDX");
+        assert_eq!(
+            Vp9Descriptor::parse(&[0xa0, 0x05, 0x00]),
+            None,
+            "no TL0PICIDX"
+        );
         assert_eq!(Vp9Descriptor::parse(&KEYFRAME_S0[..10]), None, "sizes cut");
         assert_eq!(Vp9Descriptor::parse(&[0x50]), None, "F P without P_DIFF");
     }

@@ -78,11 +78,18 @@ fn assert_clean(rx: &[Received]) -> Vec<u8> {
         if sa.ends_layer_frame {
             assert!(b.starts_frame, "a layer frame starts midway: {b:?}");
         } else {
-            assert!(!b.starts_frame && sa.sid == sb.sid, "a layer frame cut: {a:?} {b:?}");
+            assert!(
+                !b.starts_frame && sa.sid == sb.sid,
+                "a layer frame cut: {a:?} {b:?}"
+            );
         }
         if a.timestamp == b.timestamp {
             assert!(!a.marker, "a marker inside a picture: {a:?}");
-            assert_eq!(sb.sid, sa.sid + u8::from(sa.ends_layer_frame), "{a:?} {b:?}");
+            assert_eq!(
+                sb.sid,
+                sa.sid + u8::from(sa.ends_layer_frame),
+                "{a:?} {b:?}"
+            );
         } else {
             assert!(a.marker, "a picture without its marker: {a:?}");
             assert_eq!(sb.sid, 0, "a picture starts at its lowest layer: {b:?}");
@@ -126,7 +133,10 @@ fn subscribers_receive_only_the_spatial_layers_they_asked_for() {
         // packets of the layers up to the one asked for.
         let packets: usize = SVC_LAYER_PACKETS[..=top].iter().map(|l| l.0).sum();
         let sizes = picture_sizes(&rx);
-        assert!(sizes[1..sizes.len() - 1].iter().all(|&n| n == packets), "{sizes:?}");
+        assert!(
+            sizes[1..sizes.len() - 1].iter().all(|&n| n == packets),
+            "{sizes:?}"
+        );
         // Every temporal layer passes: all the pictures.
         assert!(tids(&rx).contains(&2));
         let mut sorted = all.clone();
@@ -157,7 +167,10 @@ fn moving_up_waits_for_a_keyframe_and_moving_down_is_at_the_next_picture() {
         "a keyframe asked for"
     );
     let rx = window(&w, c, &video, raised, w.now);
-    let first_top = rx.iter().find(|r| sid(r) == 2).expect("SID 2 after the raise");
+    let first_top = rx
+        .iter()
+        .find(|r| sid(r) == 2)
+        .expect("SID 2 after the raise");
     eprintln!(
         "up: SID 2 from {} ms after the request, at a keyframe",
         (first_top.at - raised).as_millis()
@@ -187,7 +200,10 @@ fn moving_up_waits_for_a_keyframe_and_moving_down_is_at_the_next_picture() {
         (last_top - lowered).as_millis()
     );
     assert!(last_top - lowered <= ms(40), "within a picture");
-    assert!(rx.iter().filter(|r| r.at > lowered + ms(40)).all(|r| sid(r) == 0));
+    assert!(rx
+        .iter()
+        .filter(|r| r.at > lowered + ms(40))
+        .all(|r| sid(r) == 0));
     assert_eq!(
         w.client(0).keyframe_requests.len(),
         requests,

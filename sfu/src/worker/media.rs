@@ -147,17 +147,27 @@ impl Worker {
                 ends_layer_frame: vp9.is_some_and(|d| d.ends_frame),
             });
         if let (Some(s), Some(d)) = (spatial, vp9) {
-            if s.sid > 0 || track.is_svc() || d.scalability.is_some_and(|ss| ss.spatial_layers > 1) {
+            if s.sid > 0 || track.is_svc() || d.scalability.is_some_and(|ss| ss.spatial_layers > 1)
+            {
                 let ss = d.scalability;
                 let sizes = ss.and_then(|ss| ss.sizes);
                 let count = usize::from(ss.map_or(0, |ss| ss.spatial_layers));
-                track.note_svc(s.sid, ss.map(|ss| ss.spatial_layers), sizes.as_ref().map(|z| &z[..count]));
+                track.note_svc(
+                    s.sid,
+                    ss.map(|ss| ss.spatial_layers),
+                    sizes.as_ref().map(|z| &z[..count]),
+                );
             }
         }
         let spatial = spatial.filter(|_| track.is_svc());
         let meter_layer = spatial.map_or(layer, |s| s.sid);
-        let layer_started =
-            track.note_packet(meter_layer, temporal.map(|t| t.tid), payload.len(), now, size);
+        let layer_started = track.note_packet(
+            meter_layer,
+            temporal.map(|t| t.tid),
+            payload.len(),
+            now,
+            size,
+        );
         if track.silenced {
             return; // audio top-N: not among the loudest (crate::audio_top_n)
         }

@@ -291,13 +291,7 @@ impl World {
             send: RIDS.iter().map(|r| SimulcastLayer::new(r)).collect(),
             recv: vec![],
         });
-        let video = api.add_media(
-            Str0mKind::Video,
-            Direction::SendOnly,
-            None,
-            None,
-            simulcast,
-        );
+        let video = api.add_media(Str0mKind::Video, Direction::SendOnly, None, None, simulcast);
         let audio = api.add_media(Str0mKind::Audio, Direction::SendOnly, None, None, None);
         let (offer, pending) = api.apply().unwrap();
         let id = self.clients[c].id;

@@ -206,3 +206,25 @@ fn losses_in_dropped_layers_leave_no_hole_and_late_packets_take_their_slot() {
     assert_eq!(layers_of(&out).len(), 2 * 9);
     assert_clean(&out);
 }
+
+#[test]
+fn a_picture_without_the_top_layer_ends_where_the_publisher_ended_it() {
+    let mut f = Forwarder::new(Some(2));
+    let mut s = Stream::new();
+    let mut out = forward(&mut f, &s.pictures(3));
+    // The publisher's encoder skips SID 2 in one picture: its marker is on
+    // SID 1's last packet.
+    let mut picture: Vec<Incoming> = s.picture(false).into_iter().filter(|p| sid(p) < 2).collect();
+    picture.last_mut().unwrap().marker = true;
+    // The stream's numbering has no hole: the publisher never sent SID 2.
+    let skipped = PACKETS[2] as u64;
+    let got = forward(&mut f, &picture);
+    assert_eq!(got.len(), picture.len());
+    assert!(got.last().unwrap().1.marker, "the picture ends at SID 1");
+    out.extend(got);
+    for mut p in s.pictures(3) {
+        p.seq -= skipped;
+        out.extend(forward(&mut f, &[p]));
+    }
+    assert_clean(&out);
+}

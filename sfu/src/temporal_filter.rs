@@ -25,7 +25,8 @@
 //! decision is that layer frame (one timestamp and SID, from B to E). Layer
 //! frames above the spatial level are dropped, and the last packet of the
 //! frame at the level gets the marker bit: the picture ends there for this
-//! subscriber. Both levels move at the first packet of a picture: the
+//! subscriber (or where the publisher's picture ends, when it has no frame
+//! of that layer). Both levels move at the first packet of a picture: the
 //! spatial level down at the next picture, up only at a keyframe (in
 //! `L3T3_KEY` the upper layers refer to the lower ones only there).
 //!
@@ -47,7 +48,8 @@ const TOP_SPATIAL: u8 = 2;
 pub struct Pass {
     pub shift: Shift,
     /// The RTP marker bit to send: the packet's own, or for SVC, whether it
-    /// ends the highest spatial layer frame passing in its picture.
+    /// ends the highest spatial layer frame passing in its picture (or the
+    /// publisher's picture, when that has no frame of the higher layers).
     pub marker: bool,
 }
 
@@ -236,7 +238,7 @@ impl TemporalFilter {
             Some(Spatial {
                 sid,
                 ends_layer_frame,
-            }) => ends_layer_frame && sid == frame.spatial_level,
+            }) => (ends_layer_frame && sid == frame.spatial_level) || p.marker,
         };
         Pass {
             shift: frame.shift,

@@ -214,7 +214,11 @@ fn a_picture_without_the_top_layer_ends_where_the_publisher_ended_it() {
     let mut out = forward(&mut f, &s.pictures(3));
     // The publisher's encoder skips SID 2 in one picture: its marker is on
     // SID 1's last packet.
-    let mut picture: Vec<Incoming> = s.picture(false).into_iter().filter(|p| sid(p) < 2).collect();
+    let mut picture: Vec<Incoming> = s
+        .picture(false)
+        .into_iter()
+        .filter(|p| sid(p) < 2)
+        .collect();
     picture.last_mut().unwrap().marker = true;
     // The stream's numbering has no hole: the publisher never sent SID 2.
     let skipped = PACKETS[2] as u64;

@@ -223,7 +223,8 @@ function startPrejoin(room) {
     $('mic-select').addEventListener('change', () => { app.previewReady = openPreview(); });
     $('prejoin-cam').addEventListener('click', () => { app.camWanted = !app.camWanted; renderPrejoinToggles(); });
     $('prejoin-mic').addEventListener('click', () => { app.micWanted = !app.micWanted; renderPrejoinToggles(); });
-    if (app.params.get('codec') === 'H264') $('codec-select').value = 'H264';
+    const codec = app.params.get('codec');
+    if (codec === 'H264' || codec === 'VP9') $('codec-select').value = codec;
   }
   $('prejoin-form').addEventListener('submit', (ev) => { ev.preventDefault(); joinRoom(); });
   $('prejoin-name').focus();

@@ -27,6 +27,7 @@ fn packet(seq: u64, at: Instant, key: bool) -> Incoming {
         temporal: None,
         starts_frame: key,
         marker: false,
+        spatial: None,
     }
 }
 

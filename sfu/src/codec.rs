@@ -4,6 +4,8 @@
 //!
 //! These functions only read the payload; they never allocate.
 
+use crate::vp9_descriptor::Vp9Descriptor;
+
 /// The codecs the core tells apart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Codec {
@@ -140,6 +142,16 @@ pub fn vp8_temporal(payload: &[u8]) -> Option<Temporal> {
     })
 }
 
+/// Where a packet of an SVC stream (VP9 with spatial layers in one SSRC)
+/// sits in its picture.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Spatial {
+    /// Spatial layer index (SID), 0 the lowest resolution.
+    pub sid: u8,
+    /// The last packet of this spatial layer's frame in the picture (E).
+    pub ends_layer_frame: bool,
+}
+
 /// Whether a VP8 packet is the first of its frame: S=1 and partition 0.
 pub fn vp8_starts_frame(payload: &[u8]) -> bool {
     payload
@@ -147,33 +159,10 @@ pub fn vp8_starts_frame(payload: &[u8]) -> bool {
         .is_some_and(|b| b & 0x10 != 0 && b & 0x07 == 0)
 }
 
-/// VP9 (draft-ietf-payload-vp9): B (start of frame) set and P (inter-picture
-/// predicted) clear, on the base spatial layer.
+/// VP9 (RFC 9628): B (start of frame) set and P (inter-picture predicted)
+/// clear, on the base spatial layer.
 fn vp9_starts_keyframe(payload: &[u8]) -> bool {
-    let Some(&first) = payload.first() else {
-        return false;
-    };
-    let p = first & 0x40 != 0;
-    let l = first & 0x20 != 0;
-    let b = first & 0x08 != 0;
-    if p || !b {
-        return false;
-    }
-    if !l {
-        return true;
-    }
-    // With layer indices present, only the base spatial layer starts a keyframe.
-    let mut at = 1;
-    if first & 0x80 != 0 {
-        at += match payload.get(at) {
-            Some(b) if b & 0x80 != 0 => 2,
-            Some(_) => 1,
-            None => return false,
-        };
-    }
-    payload
-        .get(at)
-        .is_some_and(|layer| (layer >> 1) & 0x07 == 0)
+    Vp9Descriptor::parse(payload).is_some_and(|d| d.starts_keyframe())
 }
 
 /// H.264 (RFC 6184): an IDR slice or an SPS, alone, in a STAP-A, or at the

@@ -7,14 +7,19 @@
 //! A switch happens only at a keyframe of the target layer; until one comes
 //! the current layer keeps flowing. Within the layer, the temporal filter
 //! ([`crate::temporal_filter`]) drops the frames above the temporal target and
-//! says how far to pull the numbering back so that no gap shows. Pure state,
-//! no I/O, no allocation.
+//! says how far to pull the numbering back so that no gap shows.
+//!
+//! An SVC stream (VP9 with spatial layers in one SSRC) has no simulcast
+//! layers to switch between: the target names the highest spatial layer to
+//! pass, the filter drops the layer frames above it and moves the marker
+//! bit to the end of that layer in each picture. Pure state, no I/O, no
+//! allocation.
 
 use std::time::Instant;
 
-use crate::codec::Temporal;
+use crate::codec::{Spatial, Temporal};
 use crate::layers::Layers;
-use crate::temporal_filter::TemporalFilter;
+use crate::temporal_filter::{Pass, TemporalFilter};
 
 /// What the forwarder needs to know about an incoming packet.
 #[derive(Debug, Clone, Copy)]
@@ -37,6 +42,8 @@ pub struct Incoming {
     pub starts_frame: bool,
     /// The RTP marker bit: the last packet of a frame.
     pub marker: bool,
+    /// The packet's spatial layer, in an SVC stream.
+    pub spatial: Option<Spatial>,
 }
 
 /// How to write a packet that passes.
@@ -46,6 +53,8 @@ pub struct Rewrite {
     pub timestamp: u32,
     pub picture_id: Option<u16>,
     pub tl0_pic_idx: Option<u8>,
+    /// The RTP marker bit to send.
+    pub marker: bool,
     /// This packet is the first of a newly selected layer.
     pub switched: bool,
 }
@@ -83,6 +92,9 @@ pub struct Forwarder {
     last: Option<Last>,
     offsets: Offsets,
     temporal: TemporalFilter,
+    /// The stream is SVC: `target` and `current` name spatial layers
+    /// within it.
+    svc: bool,
 }
 
 impl Forwarder {
@@ -131,16 +143,21 @@ impl Forwarder {
         self.last.map(|l| l.arrival)
     }
 
-    /// The layer whose keyframe this forwarder waits for, if any.
+    /// The layer whose keyframe this forwarder waits for, if any. An SVC
+    /// stream goes down a spatial layer without one.
     pub fn awaiting_keyframe(&self) -> Option<u8> {
-        match self.target {
-            Some(t) if self.current != Some(t) => Some(t),
+        match (self.target, self.current) {
+            (Some(t), Some(c)) if self.svc && t < c => None,
+            (Some(t), c) if c != Some(t) => Some(t),
             _ => None,
         }
     }
 
     /// Decide on one packet: `Some` to forward it rewritten, `None` to drop it.
     pub fn forward(&mut self, p: &Incoming) -> Option<Rewrite> {
+        if p.spatial.is_some() {
+            return self.forward_svc(p);
+        }
         let mut switched = false;
         if self.current != Some(p.layer) {
             if self.target != Some(p.layer) || !p.starts_keyframe {
@@ -152,7 +169,38 @@ impl Forwarder {
         } else if p.seq < self.offsets.first_seq {
             return None;
         }
-        let shift = self.temporal.filter(p)?;
+        let pass = self.temporal.filter(p)?;
+        Some(self.rewrite(p, pass, switched))
+    }
+
+    /// A packet of an SVC stream: it starts at a keyframe, then the filter
+    /// takes the spatial layers.
+    fn forward_svc(&mut self, p: &Incoming) -> Option<Rewrite> {
+        self.svc = true;
+        let target = self.target?;
+        self.temporal.set_spatial_target(target);
+        let mut switched = false;
+        if self.current.is_none() {
+            if !p.starts_keyframe {
+                return None;
+            }
+            self.switch_to(p);
+            self.temporal.restart();
+            switched = true;
+        } else if p.seq < self.offsets.first_seq {
+            return None;
+        }
+        let pass = self.temporal.filter(p)?;
+        let level = Some(self.temporal.spatial_level());
+        if self.current != level {
+            self.current = level;
+            switched = true;
+        }
+        Some(self.rewrite(p, pass, switched))
+    }
+
+    fn rewrite(&mut self, p: &Incoming, pass: Pass, switched: bool) -> Rewrite {
+        let shift = pass.shift;
         let o = self.offsets;
         let out = Rewrite {
             seq: p.seq.wrapping_add(o.seq).wrapping_sub(shift.seq),
@@ -161,10 +209,11 @@ impl Forwarder {
                 id.wrapping_add(o.picture_id).wrapping_sub(shift.pictures) % PICTURE_ID_MOD
             }),
             tl0_pic_idx: p.tl0_pic_idx.map(|i| i.wrapping_add(o.tl0_pic_idx)),
+            marker: pass.marker,
             switched,
         };
         self.remember(p, &out);
-        Some(out)
+        out
     }
 
     fn switch_to(&mut self, p: &Incoming) {
@@ -252,6 +301,7 @@ mod tests {
                     temporal: None,
                     starts_frame: i == 0,
                     marker: i + 1 == packets,
+                    spatial: None,
                 })
                 .collect();
             self.seq += packets as u64;

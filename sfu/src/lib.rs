@@ -29,9 +29,12 @@ mod participant;
 mod peer;
 pub mod relay;
 pub mod socket;
+#[cfg(test)]
+mod svc_forwarding_tests;
 pub mod temporal_filter;
 mod timer_queue;
 mod track;
+pub mod vp9_descriptor;
 pub mod worker;
 mod worker_thread;
 

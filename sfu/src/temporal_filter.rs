@@ -20,14 +20,38 @@
 //! when their frame was never seen, of the next frame, for the last
 //! [`FRAMES`] frames.
 //!
+//! SVC (VP9 with spatial layers in one SSRC, as Chromium sends `L3T3_KEY`):
+//! a picture holds one frame per spatial layer, in order, and the unit of
+//! decision is that layer frame (one timestamp and SID, from B to E). Layer
+//! frames above the spatial level are dropped, and the last packet of the
+//! frame at the level gets the marker bit: the picture ends there for this
+//! subscriber (or where the publisher's picture ends, when it has no frame
+//! of that layer). Both levels move at the first packet of a picture: the
+//! spatial level down at the next picture, up only at a keyframe (in
+//! `L3T3_KEY` the upper layers refer to the lower ones only there).
+//!
 //! Fixed-size state; nothing here allocates.
 
-use crate::codec::Temporal;
+use crate::codec::{Spatial, Temporal};
 use crate::forwarder::Incoming;
 use crate::layers::TOP_TEMPORAL;
 
-/// Frames remembered for late packets: about half a second at 30 fps.
+/// Frames remembered for late packets: about half a second at 30 fps (a
+/// sixth of that for three spatial layers).
 pub const FRAMES: usize = 16;
+
+/// The highest spatial layer index (SVC streams).
+const TOP_SPATIAL: u8 = 2;
+
+/// How a passing packet is written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pass {
+    pub shift: Shift,
+    /// The RTP marker bit to send: the packet's own, or for SVC, whether it
+    /// ends the highest spatial layer frame passing in its picture (or the
+    /// publisher's picture, when that has no frame of the higher layers).
+    pub marker: bool,
+}
 
 /// How far a passing packet's numbers are pulled back.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -41,11 +65,14 @@ pub struct Shift {
 #[derive(Debug, Clone, Copy, Default)]
 struct Frame {
     timestamp: u32,
+    /// SID, for a layer frame of an SVC picture (0 otherwise).
+    sid: u8,
     /// The first of its packets that arrived.
     first_seq: u64,
     pass: bool,
-    /// The level when it was decided.
+    /// The levels when it was decided.
     level: u8,
+    spatial_level: u8,
     /// The shift of its packets.
     shift: Shift,
     /// The packets missing just before it were counted as dropped.
@@ -56,10 +83,12 @@ struct Frame {
 pub struct TemporalFilter {
     target: u8,
     level: u8,
+    spatial_target: u8,
+    spatial_level: u8,
     shift: Shift,
     /// The highest sequence number seen since the restart.
     highest: Option<u64>,
-    /// The packet at `highest` had the marker bit: its frame is complete.
+    /// The packet at `highest` ended its frame (marker, or E for SVC).
     ended: bool,
     frames: [Frame; FRAMES],
     /// Frames decided since the restart (the ring holds the last `FRAMES`).
@@ -77,6 +106,8 @@ impl TemporalFilter {
         TemporalFilter {
             target,
             level: target,
+            spatial_target: TOP_SPATIAL,
+            spatial_level: TOP_SPATIAL,
             shift: Shift::default(),
             highest: None,
             ended: false,
@@ -100,50 +131,97 @@ impl TemporalFilter {
         self.level
     }
 
-    /// A new spatial layer starts, at its keyframe: its numbering is new.
-    pub fn restart(&mut self) {
-        *self = TemporalFilter::new(self.target);
+    /// The highest spatial layer of an SVC stream to pass: lower at the next
+    /// picture, higher at the next keyframe.
+    pub fn set_spatial_target(&mut self, target: u8) {
+        self.spatial_target = target;
     }
 
-    /// `Some(shift)` to forward the packet with its numbers pulled back by
-    /// `shift`, `None` to drop it. Packets without a temporal layer pass.
-    pub fn filter(&mut self, p: &Incoming) -> Option<Shift> {
+    /// The highest spatial layer of an SVC stream passing now.
+    pub fn spatial_level(&self) -> u8 {
+        self.spatial_level
+    }
+
+    /// A new simulcast layer (or an SVC stream) starts, at its keyframe: its
+    /// numbering is new.
+    pub fn restart(&mut self) {
+        let spatial = self.spatial_target;
+        *self = TemporalFilter::new(self.target);
+        self.spatial_target = spatial;
+        self.spatial_level = spatial;
+    }
+
+    /// `Some` to forward the packet with its numbers pulled back and this
+    /// marker bit, `None` to drop it. Packets without a temporal layer pass.
+    pub fn filter(&mut self, p: &Incoming) -> Option<Pass> {
         let Some(t) = p.temporal else {
-            return Some(self.shift);
+            return Some(Pass {
+                shift: self.shift,
+                marker: p.marker,
+            });
         };
         if self.highest.is_some_and(|h| p.seq <= h) {
             return self.late(p, t);
         }
+        let sid = p.spatial.map_or(0, |s| s.sid);
         let gap = self.highest.map_or(0, |h| p.seq - h - 1);
         self.highest = Some(p.seq);
-        let ended = std::mem::replace(&mut self.ended, p.marker);
+        let ends = p.spatial.map_or(p.marker, |s| s.ends_layer_frame);
+        let ended = std::mem::replace(&mut self.ended, ends);
         let newest = self.newest();
-        if let Some(f) = newest.filter(|f| f.timestamp == p.timestamp) {
+        if let Some(f) = newest.filter(|f| f.timestamp == p.timestamp && f.sid == sid) {
             if f.pass {
-                return Some(f.shift);
+                return Some(self.pass(p, &f));
             }
             self.shift.seq += gap + 1;
             return None;
         }
-        // A new frame. Were the missing packets the lost tail of a dropped
-        // frame, or the lost head of this one if it is dropped?
-        let tail = gap > 0 && !ended && p.starts_frame && newest.is_some_and(|f| !f.pass);
-        self.level = self.next_level(t, p.starts_keyframe);
-        let pass = t.tid <= self.level;
-        let head = gap > 0 && ended && !p.starts_frame && !pass;
+        // A new frame (or layer frame). Packets missing before it count as
+        // dropped when they can only be the lost tail of the dropped frame
+        // before, or the lost head of this one if it is dropped: for SVC,
+        // when no whole layer frame can hide between the two.
+        let new_picture = newest.is_none_or(|f| f.timestamp != p.timestamp);
+        let adjacent = match (p.spatial, newest) {
+            (None, _) | (_, None) => true,
+            (Some(_), Some(f)) => {
+                if new_picture {
+                    sid == 0
+                } else {
+                    sid == f.sid + 1
+                }
+            }
+        };
+        let tail =
+            gap > 0 && !ended && p.starts_frame && adjacent && newest.is_some_and(|f| !f.pass);
+        if new_picture {
+            self.level = self.next_level(t, p.starts_keyframe);
+            if p.starts_keyframe || self.spatial_level > self.spatial_target {
+                self.spatial_level = self.spatial_target;
+            }
+        }
+        let pass = t.tid <= self.level && sid <= self.spatial_level;
+        let head = gap > 0
+            && ended
+            && !p.starts_frame
+            && !pass
+            && adjacent
+            && (p.spatial.is_none() || !new_picture);
         if tail {
             self.shift.seq += gap;
         }
-        self.record(Frame {
+        let frame = Frame {
             timestamp: p.timestamp,
+            sid,
             first_seq: p.seq,
             pass,
             level: self.level,
+            spatial_level: self.spatial_level,
             shift: self.shift,
             gap_counted: tail || head,
-        });
+        };
+        self.record(frame);
         if pass {
-            return Some(self.shift);
+            return Some(self.pass(p, &frame));
         }
         if head {
             self.shift.seq += gap;
@@ -151,6 +229,21 @@ impl TemporalFilter {
         self.shift.seq += 1;
         self.shift.pictures = self.shift.pictures.wrapping_add(1);
         None
+    }
+
+    /// A passing packet of `frame`: its shift, and its marker bit.
+    fn pass(&self, p: &Incoming, frame: &Frame) -> Pass {
+        let marker = match p.spatial {
+            None => p.marker,
+            Some(Spatial {
+                sid,
+                ends_layer_frame,
+            }) => (ends_layer_frame && sid == frame.spatial_level) || p.marker,
+        };
+        Pass {
+            shift: frame.shift,
+            marker,
+        }
     }
 
     fn next_level(&self, t: Temporal, keyframe: bool) -> u8 {
@@ -167,12 +260,13 @@ impl TemporalFilter {
 
     /// A packet older than the newest: placed with its own frame's shift, or
     /// before the next frame seen when its own frame was never seen.
-    fn late(&self, p: &Incoming, t: Temporal) -> Option<Shift> {
+    fn late(&self, p: &Incoming, t: Temporal) -> Option<Pass> {
+        let sid = p.spatial.map_or(0, |s| s.sid);
         let mut next: Option<Frame> = None;
         let mut before: Option<Frame> = None;
         for f in self.remembered() {
-            if f.timestamp == p.timestamp {
-                return f.pass.then_some(f.shift);
+            if f.timestamp == p.timestamp && f.sid == sid {
+                return f.pass.then(|| self.pass(p, &f));
             }
             if f.first_seq > p.seq {
                 next = Some(f);
@@ -184,7 +278,13 @@ impl TemporalFilter {
         // missing before the next frame were counted as dropped.
         let (next, before) = (next?, before?);
         let level = next.level.min(before.level);
-        (!next.gap_counted && t.tid <= level).then_some(next.shift)
+        let spatial_level = next.spatial_level.min(before.spatial_level);
+        let passes = !next.gap_counted && t.tid <= level && sid <= spatial_level;
+        passes.then(|| {
+            let mut frame = next;
+            frame.spatial_level = spatial_level;
+            self.pass(p, &frame)
+        })
     }
 
     fn newest(&self) -> Option<Frame> {
@@ -254,6 +354,7 @@ mod tests {
                     }),
                     starts_frame: k == 0,
                     marker: k + 1 == self.packets,
+                    spatial: None,
                 })
                 .collect();
             self.frame += 1;

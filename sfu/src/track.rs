@@ -46,6 +46,9 @@ pub struct Track {
     pub clock_rate: u32,
     /// The rid of each layer, lowest first; empty without simulcast.
     pub rids: Vec<Rid>,
+    /// Spatial layers inside the one stream of an SVC track (VP9 `L3T3_KEY`),
+    /// 0 for other tracks. `layers` then holds the spatial layers.
+    pub svc_layers: u8,
     pub layers: [LayerState; 3],
     pub subscribers: Vec<ParticipantId>,
     pub throttle: KeyframeThrottle,
@@ -55,8 +58,38 @@ pub struct Track {
 }
 
 impl Track {
+    /// Encodings the publisher sends (simulcast layers): what dynacast
+    /// can pause.
     pub fn layer_count(&self) -> usize {
         self.rids.len().clamp(1, 3)
+    }
+
+    /// Layers a subscriber can be given: the simulcast layers, or the
+    /// spatial layers of an SVC stream.
+    pub fn spatial_count(&self) -> usize {
+        if self.svc_layers > 0 {
+            usize::from(self.svc_layers).min(3)
+        } else {
+            self.layer_count()
+        }
+    }
+
+    /// An SVC stream: one encoding, spatial layers inside it.
+    pub fn is_svc(&self) -> bool {
+        self.svc_layers > 0
+    }
+
+    /// Record a packet with SVC layer indices: from now on the track's
+    /// layers are its spatial layers. `spatial_layers` from the scalability
+    /// structure when the packet has one.
+    pub fn note_svc(&mut self, sid: u8, spatial_layers: Option<u8>, sizes: Option<&[(u16, u16)]>) {
+        self.svc_layers = spatial_layers.unwrap_or(self.svc_layers.max(sid + 1));
+        if let Some(sizes) = sizes {
+            for (state, &(w, h)) in self.layers.iter_mut().zip(sizes) {
+                state.width = u32::from(w);
+                state.height = u32::from(h);
+            }
+        }
     }
 
     /// The layer index of a packet's rid (0 without simulcast).
@@ -94,6 +127,17 @@ impl Track {
                 };
             }
             bps[i][2] = total;
+        }
+        if self.is_svc() {
+            // A spatial layer of an SVC stream is forwarded with those below.
+            for i in 1..bps.len() {
+                let below = bps[i - 1];
+                for (cost, lower) in bps[i].iter_mut().zip(below) {
+                    if *cost > 0 {
+                        *cost += lower;
+                    }
+                }
+            }
         }
         bps
     }

@@ -25,7 +25,7 @@
 
 import { Signaling, SignalingError } from './signaling.js';
 import { PublisherLayers } from './dynacast.js';
-import { cameraEncodings, cameraScalabilityMode } from './scalability.js';
+import { cameraEncodings, cameraScalabilityMode, VP9_SVC_ENCODINGS } from './scalability.js';
 
 export { SignalingError };
 
@@ -52,15 +52,19 @@ function withOpusDtx(sdp) {
     params.includes('usedtx') ? line : `a=fmtp:${pt} ${params};usedtx=1`);
 }
 
-/** Put `codec` (e.g. 'VP8', 'H264') first in a video transceiver's preferences. */
-function preferCodec(transceiver, codec) {
+/** Put `codec` (e.g. 'VP8', 'H264') first in a video transceiver's preferences;
+ *  with `only`, offer no other video codec (the server answers in its own
+ *  order of preference, VP8 first: VP9 SVC must be the only choice). */
+function preferCodec(transceiver, codec, { only = false } = {}) {
   if (!transceiver.setCodecPreferences || !globalThis.RTCRtpReceiver?.getCapabilities) return;
   const caps = RTCRtpReceiver.getCapabilities('video');
   if (!caps) return;
   const want = `video/${codec}`.toLowerCase();
   const first = caps.codecs.filter((c) => c.mimeType.toLowerCase() === want);
   if (first.length === 0) return;
-  const rest = caps.codecs.filter((c) => c.mimeType.toLowerCase() !== want);
+  const repair = ['video/rtx', 'video/red', 'video/ulpfec', 'video/flexfec-03'];
+  const rest = caps.codecs.filter((c) => c.mimeType.toLowerCase() !== want
+    && (!only || repair.includes(c.mimeType.toLowerCase())));
   try {
     transceiver.setCodecPreferences([...first, ...rest]);
   } catch {
@@ -78,7 +82,8 @@ export class RelaisClient extends EventTarget {
    * @param {string} [options.role]   development mode only
    * @param {string} [options.mode]   development mode only: meeting|webinar
    * @param {number} [options.lastN]  development mode only: last-N of a room this join makes
-   * @param {string} [options.videoCodec] 'VP8' (default) or 'H264'
+   * @param {string} [options.videoCodec] 'VP8' (default), 'H264', or 'VP9'
+   *   (the camera then goes out as VP9 SVC, L3T3_KEY, instead of simulcast)
    */
   constructor(options) {
     super();
@@ -368,7 +373,7 @@ export class RelaisClient extends EventTarget {
 
   /**
    * Publish a local track as `source` (camera, microphone, screen, screen_audio).
-   * The camera goes out in three simulcast layers.
+   * The camera goes out in three simulcast layers (or as VP9 SVC).
    */
   async publish(source, mediaStreamTrack) {
     if (!this.canPublish()) {
@@ -383,7 +388,9 @@ export class RelaisClient extends EventTarget {
       return existing.trackId;
     }
     const init = { direction: 'sendonly', streams: [] };
-    if (source === 'camera') {
+    if (source === 'camera' && this.options.videoCodec === 'VP9') {
+      init.sendEncodings = VP9_SVC_ENCODINGS.map((e) => ({ ...e }));
+    } else if (source === 'camera') {
       const mode = cameraScalabilityMode(this.options.videoCodec);
       init.sendEncodings = cameraEncodings(CAMERA_ENCODINGS, mode);
     }
@@ -392,7 +399,10 @@ export class RelaisClient extends EventTarget {
       init.sendEncodings = [{ maxBitrate: 2_500_000 }];
     }
     const transceiver = pc.addTransceiver(mediaStreamTrack, init);
-    if (mediaStreamTrack.kind === 'video') preferCodec(transceiver, this.options.videoCodec);
+    if (mediaStreamTrack.kind === 'video') {
+      const svc = source === 'camera' && this.options.videoCodec === 'VP9';
+      preferCodec(transceiver, this.options.videoCodec, { only: svc });
+    }
     const entry = { source, mediaStreamTrack, transceiver, trackId: null, muted: false };
     this.local.push(entry);
     try {

@@ -14,6 +14,13 @@ export function cameraScalabilityMode(codec) {
   return entry?.scalabilityModes?.includes('L1T3') ? 'L1T3' : undefined;
 }
 
+/** VP9 SVC instead of simulcast: one encoding whose pictures carry three
+ *  spatial layers (1/4, 1/2 and full size) and three temporal layers, the
+ *  upper spatial layers predicted from the lower ones only in keyframes, as
+ *  Chromium sends `L3T3_KEY`. The server forwards each subscriber the layers
+ *  it needs (docs/media-quality.md, "SVC"). */
+export const VP9_SVC_ENCODINGS = [{ scalabilityMode: 'L3T3_KEY', maxBitrate: 1_700_000 }];
+
 /** The camera's simulcast encodings, with `mode` on each when given. */
 export function cameraEncodings(encodings, mode) {
   return encodings.map((e) => (mode ? { ...e, scalabilityMode: mode } : { ...e }));

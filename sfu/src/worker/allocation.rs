@@ -101,7 +101,7 @@ impl Worker {
                 continue;
             }
             let views = t.layer_views(now);
-            let max_layer = select_layer(dt.request, &views[..t.layer_count()]).filter(|_| {
+            let max_layer = select_layer(dt.request, &views[..t.spatial_count()]).filter(|_| {
                 last_n.is_none_or(|l| l.admits(id, track_id.owner, t.info.source, dt.pinned))
             });
             let priority = if t.info.source == TrackSource::Screen {

@@ -14,11 +14,12 @@ use crate::relay::{RelayMsg, RelayedPacket};
 use crate::track::Origin;
 
 use crate::api::{CoreEvent, LayerRequest, MediaKind, SfuError, TrackSource};
-use crate::codec::{self, Codec};
+use crate::codec::{self, Codec, Spatial, Temporal};
 use crate::forwarder::Incoming;
 use crate::ids::{ParticipantId, TrackId};
 use crate::metrics::WorkerMetrics;
 use crate::peer::PeerKey;
+use crate::vp9_descriptor::Vp9Descriptor;
 
 use super::negotiation::subscriber_pt;
 use super::Worker;
@@ -125,9 +126,48 @@ impl Worker {
         let vp8 = (track.codec == Codec::Vp8)
             .then(|| Vp8Descriptor::parse(payload).ok())
             .flatten();
-        let temporal = vp8.and_then(|_| codec::vp8_temporal(payload));
-        let layer_started =
-            track.note_packet(layer, temporal.map(|t| t.tid), payload.len(), now, size);
+        let vp9 = (track.codec == Codec::Vp9)
+            .then(|| Vp9Descriptor::parse(payload))
+            .flatten();
+        let vp9_layer = vp9.and_then(|d| d.layer);
+        let temporal = match (vp8, vp9_layer) {
+            (Some(_), _) => codec::vp8_temporal(payload),
+            (None, Some(l)) => Some(Temporal {
+                tid: l.tid,
+                layer_sync: l.switching_up,
+            }),
+            (None, None) => None,
+        };
+        // Spatial layers inside one stream: SVC (VP9 simulcast has a
+        // spatial layer per rid instead).
+        let spatial = vp9_layer
+            .filter(|_| track.rids.len() <= 1)
+            .map(|l| Spatial {
+                sid: l.sid,
+                ends_layer_frame: vp9.is_some_and(|d| d.ends_frame),
+            });
+        if let (Some(s), Some(d)) = (spatial, vp9) {
+            if s.sid > 0 || track.is_svc() || d.scalability.is_some_and(|ss| ss.spatial_layers > 1)
+            {
+                let ss = d.scalability;
+                let sizes = ss.and_then(|ss| ss.sizes);
+                let count = usize::from(ss.map_or(0, |ss| ss.spatial_layers));
+                track.note_svc(
+                    s.sid,
+                    ss.map(|ss| ss.spatial_layers),
+                    sizes.as_ref().map(|z| &z[..count]),
+                );
+            }
+        }
+        let spatial = spatial.filter(|_| track.is_svc());
+        let meter_layer = spatial.map_or(layer, |s| s.sid);
+        let layer_started = track.note_packet(
+            meter_layer,
+            temporal.map(|t| t.tid),
+            payload.len(),
+            now,
+            size,
+        );
         if track.silenced {
             return; // audio top-N: not among the loudest (crate::audio_top_n)
         }
@@ -141,8 +181,13 @@ impl Worker {
             picture_id: vp8.and_then(|d| d.picture_id()),
             tl0_pic_idx: vp8.and_then(|d| d.tl0_pic_idx()),
             temporal,
-            starts_frame: vp8.is_some() && codec::vp8_starts_frame(payload),
+            starts_frame: match (vp8, vp9) {
+                (Some(_), _) => codec::vp8_starts_frame(payload),
+                (None, Some(d)) => d.begins_frame,
+                (None, None) => false,
+            },
             marker: packet.marker,
+            spatial,
         };
         let nackable = track.info.kind == MediaKind::Video;
         let m = &self.metrics;
@@ -186,7 +231,7 @@ impl Worker {
                 continue;
             };
             if rw.switched {
-                switches.push((sub, Some(layer)));
+                switches.push((sub, dt.forwarder.current()));
             }
             let mut write = RtpWrite::new(
                 pt,
@@ -195,7 +240,7 @@ impl Worker {
                 packet.arrival,
                 payload.clone(),
             )
-            .marker(packet.marker)
+            .marker(rw.marker)
             .nackable(nackable)
             .ext_vals(packet.ext.clone());
             if let Some(d) = vp8 {
@@ -291,6 +336,8 @@ impl Worker {
         let Some(t) = self.tracks.get_mut(&track) else {
             return;
         };
+        // An SVC stream has one encoding: one keyframe serves every layer.
+        let layer = if t.is_svc() { 0 } else { layer };
         if t.info.kind != MediaKind::Video || !t.throttle.ready(layer, now) {
             return;
         }

@@ -209,7 +209,7 @@ impl Worker {
         }
         let request = p.take_early_request(track).unwrap_or_default();
         let views = t.layer_views(now);
-        let target = select_layer(request, &views[..t.layer_count()]);
+        let target = select_layer(request, &views[..t.spatial_count()]);
         p.downtracks.insert(
             track,
             Downtrack {

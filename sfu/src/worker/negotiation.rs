@@ -224,6 +224,7 @@ impl Worker {
             pt: params.pt(),
             clock_rate: params.spec().clock_rate.get(),
             rids,
+            svc_layers: 0,
             silenced: false,
             layers: [LayerState::default(); 3],
             subscribers: Vec::new(),

@@ -52,6 +52,7 @@ impl Worker {
                         pt: t.pt,
                         clock_rate: t.clock_rate,
                         rids: t.rids,
+                        svc_layers: 0,
                         layers: [LayerState::default(); 3],
                         subscribers: Vec::new(),
                         throttle: KeyframeThrottle::default(),

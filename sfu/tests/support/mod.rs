@@ -5,6 +5,7 @@
 
 mod capture;
 mod net;
+pub mod vp9;
 pub use net::{Link, LinkConfig, Rng};
 
 use std::collections::{HashMap, VecDeque};
@@ -56,11 +57,15 @@ pub struct Received {
     pub keyframe: bool,
     pub picture_id: Option<u16>,
     pub tl0_pic_idx: Option<u8>,
-    /// VP8 temporal layer (TID and Y), when the descriptor has one.
+    /// Temporal layer (VP8: TID and Y; VP9: TID and U), when the
+    /// descriptor has one.
     pub temporal: Option<relais_sfu::codec::Temporal>,
-    /// The first packet of a frame (VP8 S=1, partition 0).
+    /// The first packet of a frame (VP8 S=1, partition 0; VP9 B=1).
     pub starts_frame: bool,
     pub marker: bool,
+    /// VP9: the spatial layer (SID) and whether the packet ends its layer
+    /// frame (E).
+    pub spatial: Option<relais_sfu::codec::Spatial>,
 }
 
 pub struct Client {
@@ -87,6 +92,10 @@ pub struct Client {
     /// Publish VP8 with three temporal layers per simulcast layer, as
     /// Chromium sends L1T3 ([`L1T3_TIDS`]).
     pub l1t3: bool,
+    /// Publish VP9 SVC without simulcast, as Chromium sends `L3T3_KEY`
+    /// ([`vp9::vp9_picture`]); `layer_packets` then gives each spatial
+    /// layer's frame.
+    pub svc: bool,
     /// Frames since the last keyframe and TL0PICIDX, per simulcast layer.
     tl_frame: [u64; 3],
     tl0: [u8; 3],
@@ -281,6 +290,7 @@ impl World {
             pending: None,
             layer_packets: DEFAULT_LAYER_PACKETS,
             l1t3: false,
+            svc: false,
             tl_frame: [0; 3],
             tl0: [0; 3],
             video_source: None,
@@ -299,27 +309,26 @@ impl World {
 
     /// Offer simulcast VP8 (3 layers) and audio from client `c`.
     pub fn publish(&mut self, c: usize) -> Result<PublishAnswer, SfuError> {
+        let svc = self.clients[c].svc;
         let builder = match self.clients[c].codec {
             Str0mCodec::H264 => Rtc::builder()
                 .clear_codecs()
                 .enable_h264(true)
+                .enable_opus(true, false),
+            _ if svc => Rtc::builder()
+                .clear_codecs()
+                .enable_vp9(true)
                 .enable_opus(true, false),
             _ => Rtc::builder(),
         };
         let mut rtc = builder.set_rtp_mode(true).build(self.now);
         rtc.add_local_candidate(Candidate::host(self.clients[c].addr, "udp").unwrap());
         let mut api = rtc.sdp_api();
-        let simulcast = Simulcast {
+        let simulcast = (!svc).then(|| Simulcast {
             send: RIDS.iter().map(|r| SimulcastLayer::new(r)).collect(),
             recv: vec![],
-        };
-        let video = api.add_media(
-            Str0mKind::Video,
-            Direction::SendOnly,
-            None,
-            None,
-            Some(simulcast),
-        );
+        });
+        let video = api.add_media(Str0mKind::Video, Direction::SendOnly, None, None, simulcast);
         let audio = api.add_media(Str0mKind::Audio, Direction::SendOnly, None, None, None);
         let (offer, pending) = api.apply().unwrap();
         let id = self.clients[c].id;
@@ -677,7 +686,11 @@ impl World {
         }
         client.step += 1;
         let step = client.step; // counts 5 ms steps
-        let codec = client.codec;
+        let codec = if client.svc {
+            Str0mCodec::Vp9
+        } else {
+            client.codec
+        };
         let video_pt = rtc
             .codec_config()
             .find(|p| p.spec().codec == codec)
@@ -702,7 +715,36 @@ impl World {
                 .ext_vals(ext);
             writes.push((audio, None, write));
         }
-        if step.is_multiple_of(7) {
+        if step.is_multiple_of(7) && client.svc {
+            let frame = step / 7;
+            if sending & 1 != 0 {
+                let key = std::mem::take(&mut client.force_key[0]) || frame % 90 == 1;
+                if key {
+                    client.tl_frame[0] = 0;
+                }
+                let tid = vp9::L3T3_TIDS[(client.tl_frame[0] % 4) as usize];
+                client.tl_frame[0] += 1;
+                if tid == 0 {
+                    client.tl0[0] = client.tl0[0].wrapping_add(1);
+                }
+                let picture = vp9::Picture {
+                    picture_id: frame as u16,
+                    tl0_pic_idx: client.tl0[0],
+                    tid,
+                    key,
+                };
+                for (payload, marker) in vp9::vp9_picture(picture, client.layer_packets) {
+                    let seq = client.seq[0];
+                    client.seq[0] += 1;
+                    let ts = (frame as u32) * 3000;
+                    let write = RtpWrite::new(video_pt, SeqNo::from(seq), ts, now, payload)
+                        .marker(marker)
+                        .nackable(true);
+                    writes.push((video, None, write));
+                    sent[0] += 1;
+                }
+            }
+        } else if step.is_multiple_of(7) {
             let frame = step / 7;
             for layer in 0..3 {
                 if sending & (1 << layer) == 0 {
@@ -799,6 +841,14 @@ impl Client {
                     let mid = rtc.direct_api().stream_rx(&p.header.ssrc).map(|s| s.mid());
                     let tag = read_tag(&p.payload);
                     let vp8 = str0m::rtp::Vp8Descriptor::parse(&p.payload).ok();
+                    let is_vp9 = rtc
+                        .codec_config()
+                        .find(|c| c.pt() == p.header.payload_type)
+                        .is_some_and(|c| c.spec().codec == Str0mCodec::Vp9);
+                    let vp9 = is_vp9
+                        .then(|| relais_sfu::vp9_descriptor::Vp9Descriptor::parse(&p.payload))
+                        .flatten();
+                    let vp8 = vp8.filter(|_| !is_vp9);
                     self.received.push(Received {
                         at: now,
                         mid: mid.unwrap_or(Mid::from("?")),
@@ -812,10 +862,28 @@ impl Client {
                         temporal: relais_sfu::codec::vp8_temporal(&p.payload),
                         starts_frame: relais_sfu::codec::vp8_starts_frame(&p.payload),
                         marker: p.header.marker,
+                        spatial: None,
                     });
+                    if let Some((d, l)) = vp9.and_then(|d| Some((d, d.layer?))) {
+                        let r = self.received.last_mut().expect("pushed above");
+                        r.picture_id = d.picture_id;
+                        r.tl0_pic_idx = d.tl0_pic_idx;
+                        r.temporal = Some(relais_sfu::codec::Temporal {
+                            tid: l.tid,
+                            layer_sync: l.switching_up,
+                        });
+                        r.starts_frame = d.begins_frame;
+                        r.spatial = Some(relais_sfu::codec::Spatial {
+                            sid: l.sid,
+                            ends_layer_frame: d.ends_frame,
+                        });
+                    }
                 }
                 Output::Event(Event::KeyframeRequest(k)) => {
                     self.keyframe_requests.push((now, k.rid));
+                    if self.svc && k.rid.is_none() {
+                        self.force_key[0] = true;
+                    }
                     if let Some(l) = k.rid.and_then(|r| RIDS.iter().position(|x| **x == *r)) {
                         self.force_key[l] = true;
                     }

@@ -158,19 +158,28 @@ impl Forwarder {
         if p.spatial.is_some() {
             return self.forward_svc(p);
         }
-        let mut switched = false;
-        if self.current != Some(p.layer) {
-            if self.target != Some(p.layer) || !p.starts_keyframe {
+        let starting = self.current != Some(p.layer);
+        if starting && self.target != Some(p.layer) {
+            return None;
+        }
+        let switched = self.enter(p, starting)?;
+        let pass = self.temporal.filter(p)?;
+        Some(self.rewrite(p, pass, switched))
+    }
+
+    /// With `starting`, begin forwarding at `p` if it starts a keyframe;
+    /// otherwise refuse packets from before the current start. `Some(true)`
+    /// when forwarding began here, `None` to drop `p`.
+    fn enter(&mut self, p: &Incoming, starting: bool) -> Option<bool> {
+        if starting {
+            if !p.starts_keyframe {
                 return None;
             }
             self.switch_to(p);
             self.temporal.restart();
-            switched = true;
-        } else if p.seq < self.offsets.first_seq {
-            return None;
+            return Some(true);
         }
-        let pass = self.temporal.filter(p)?;
-        Some(self.rewrite(p, pass, switched))
+        (p.seq >= self.offsets.first_seq).then_some(false)
     }
 
     /// A packet of an SVC stream: it starts at a keyframe, then the filter
@@ -179,17 +188,7 @@ impl Forwarder {
         self.svc = true;
         let target = self.target?;
         self.temporal.set_spatial_target(target);
-        let mut switched = false;
-        if self.current.is_none() {
-            if !p.starts_keyframe {
-                return None;
-            }
-            self.switch_to(p);
-            self.temporal.restart();
-            switched = true;
-        } else if p.seq < self.offsets.first_seq {
-            return None;
-        }
+        let mut switched = self.enter(p, self.current.is_none())?;
         let pass = self.temporal.filter(p)?;
         let level = Some(self.temporal.spatial_level());
         if self.current != level {

@@ -7,6 +7,7 @@ import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   launchChromium, chromiumPage, joinFromForm, waitDecoding, waitFor, remoteStats, myId, sleep,
+  askCameraQuality,
 } from './helpers.mjs';
 
 const ROOM = `dynacast-${Date.now().toString(36)}`;
@@ -48,17 +49,6 @@ function sentByRid(page) {
   });
 }
 
-/** Bob asks for a quality of Alice's camera, with the adaptive stream out of the way. */
-function bobAsks(page, aliceId, quality) {
-  return page.evaluate(({ aliceId, quality }) => {
-    const app = window.relais;
-    const cam = [...app.client.tracks.values()].find((t) => t.participant_id === aliceId && t.source === 'camera');
-    const video = document.querySelector(`.tile[data-participant="${aliceId}"] video`);
-    if (video) app.adaptive.unobserve(video);
-    app.client.subscribe(cam.id, { quality });
-    return cam.id;
-  }, { aliceId, quality });
-}
 
 test('a layer nobody receives stops at the publisher and comes back when asked for', async () => {
   alice = await chromiumPage(browser, `/room/${ROOM}`);
@@ -77,13 +67,13 @@ test('a layer nobody receives stops at the publisher and comes back when asked f
 
   // Bob asks for high (his adaptive stream might ask for less, and dynacast
   // would pause f); Chromium ramps its layers up: wait until f really flows.
-  await bobAsks(bob, aliceId, 'high');
+  await askCameraQuality(bob, aliceId, 'high');
   const deadline = Date.now() + 20_000;
   while ((await sentByRid(alice)).f < 200) {
     assert.ok(Date.now() < deadline, `f never flowed: ${JSON.stringify(await sentByRid(alice))}`);
     await sleep(250);
   }
-  const camId = await bobAsks(bob, aliceId, 'low');
+  const camId = await askCameraQuality(bob, aliceId, 'low');
   await waitFor(alice, (id) => {
     const wish = window.relais.client.publisherLayers.get(id);
     const enc = window.relais.client.localTrack('camera').transceiver.sender.getParameters().encodings;
@@ -112,7 +102,7 @@ test('a layer nobody receives stops at the publisher and comes back when asked f
   assert.ok(low.frameWidth > 0 && low.frameWidth <= 400, `Bob decodes the low layer: ${low.frameWidth}`);
 
   // Bob asks for high again: f resumes and reaches Bob.
-  await bobAsks(bob, aliceId, 'high');
+  await askCameraQuality(bob, aliceId, 'high');
   const asked = Date.now();
   await waitFor(alice, () => window.relais.client.localTrack('camera').transceiver.sender
     .getParameters().encodings.every((e) => e.active), null, { timeout: 10_000, what: 'f active again' });

@@ -154,6 +154,21 @@ export function myId(page) {
   return page.evaluate(() => window.relais.client.me.id);
 }
 
+/**
+ * The viewer on `page` asks for a quality of a participant's camera, with the
+ * adaptive stream (which follows the tile's size) out of the way. Returns the track id.
+ */
+export function askCameraQuality(page, participantId, quality) {
+  return page.evaluate(({ participantId, quality }) => {
+    const app = window.relais;
+    const cam = [...app.client.tracks.values()].find((t) => t.participant_id === participantId && t.source === 'camera');
+    const video = document.querySelector(`.tile[data-participant="${participantId}"] video`);
+    if (video) app.adaptive.unobserve(video);
+    app.client.subscribe(cam.id, { quality });
+    return cam.id;
+  }, { participantId, quality });
+}
+
 export function shot(page, name) {
   return page.screenshot({ path: join(ARTIFACTS, `${name}.png`) });
 }

@@ -8,6 +8,7 @@ import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   launchChromium, chromiumPage, joinFromForm, waitDecoding, waitFor, myId, sleep,
+  askCameraQuality,
 } from './helpers.mjs';
 
 const ROOM = `svc-${Date.now().toString(36)}`;
@@ -21,17 +22,6 @@ after(async () => {
   await browser?.close();
 });
 
-/** A viewer asks for a quality of Alice's camera, with the adaptive stream out of the way. */
-function asks(page, aliceId, quality) {
-  return page.evaluate(({ aliceId, quality }) => {
-    const app = window.relais;
-    const cam = [...app.client.tracks.values()].find((t) => t.participant_id === aliceId && t.source === 'camera');
-    const video = document.querySelector(`.tile[data-participant="${aliceId}"] video`);
-    if (video) app.adaptive.unobserve(video);
-    app.client.subscribe(cam.id, { quality });
-    return cam.id;
-  }, { aliceId, quality });
-}
 
 /** Alice's camera as her browser sends it: one outbound-rtp. */
 function sent(page) {
@@ -92,8 +82,8 @@ test('one VP9 SVC stream reaches a low viewer at a quarter of its width and a hi
   assert.equal(out[0].codec, 'video/VP9');
   assert.equal(out[0].mode, 'L3T3_KEY');
 
-  const camId = await asks(bob, aliceId, 'low');
-  await asks(carol, aliceId, 'high');
+  const camId = await askCameraQuality(bob, aliceId, 'low');
+  await askCameraQuality(carol, aliceId, 'high');
   const low = await decodesAt(bob, camId, (w) => w > 0 && w <= 400, 'Bob decoding the low spatial layer');
   const high = await decodesAt(carol, camId, (w) => w >= 600, 'Carol decoding the top spatial layer');
   console.log(`Bob (low) decodes ${low.width}x${low.height} at ${low.fps} fps; Carol (high) ${high.width}x${high.height} at ${high.fps} fps`);
@@ -106,7 +96,7 @@ test('one VP9 SVC stream reaches a low viewer at a quarter of its width and a hi
 
   // Bob asks for high: the server asks Alice for a keyframe and he moves up.
   const asked = Date.now();
-  await asks(bob, aliceId, 'high');
+  await askCameraQuality(bob, aliceId, 'high');
   const up = await decodesAt(bob, camId, (w) => w >= 600, 'Bob decoding the top spatial layer');
   console.log(`Bob decodes ${up.width} wide ${Date.now() - asked} ms after asking for high`);
   await sleep(500);

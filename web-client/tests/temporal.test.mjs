@@ -43,6 +43,8 @@ test('the camera sends L1T3 on every simulcast layer and the subscriber decodes 
   await joinFromForm(bob, 'Bob');
   const aliceId = await myId(alice);
   await waitDecoding(bob, aliceId);
+  // Chromium starts the top layer once its own estimate allows it, later
+  // on a busy machine: wait long enough, and say what was sent if not.
   const modes = await waitFor(alice, async () => {
     const sender = window.relais.client.localTrack('camera')?.transceiver.sender;
     if (!sender) return null;
@@ -50,7 +52,19 @@ test('the camera sends L1T3 on every simulcast layer and the subscriber decodes 
     let n = 0;
     report.forEach((s) => { if (s.type === 'outbound-rtp' && s.kind === 'video' && s.scalabilityMode) n += 1; });
     return n >= 3 ? n : null;
-  }, null, { what: 'three outbound-rtp with a scalability mode' });
+  }, null, { timeout: 45_000, what: 'three outbound-rtp with a scalability mode' }).catch(async (e) => {
+    const seen = await alice.evaluate(async () => {
+      const report = await window.relais.client.localTrack('camera')?.transceiver.sender.getStats();
+      const out = [];
+      report?.forEach((s) => {
+        if (s.type === 'outbound-rtp' && s.kind === 'video') {
+          out.push({ rid: s.rid, mode: s.scalabilityMode, frames: s.framesEncoded, limit: s.qualityLimitationReason });
+        }
+      });
+      return out;
+    });
+    throw new Error(`${e.message}; Alice's camera sent ${JSON.stringify(seen)}`);
+  });
   const { asked, sent } = await scalability(alice);
   console.log(`Alice's camera: asked ${JSON.stringify(asked)}, sent ${JSON.stringify(sent)} (${modes} streams)`);
   const listed = await alice.evaluate(() => RTCRtpSender.getCapabilities('video').codecs

@@ -14,29 +14,21 @@ async fn webinar_1_to_20_reports_complete_json() {
     let url = format!("http://{}", server.http_addr());
     let json = std::env::temp_dir().join(format!("relais-load-{}.json", std::process::id()));
     let csv = json.with_extension("csv");
-    let (j, c) = (json.clone(), csv.clone());
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new(env!("CARGO_BIN_EXE_relais-load"))
-            .args([
-                "webinar",
-                "--url",
-                &url,
-                "--attendees",
-                "20",
-                "--ramp",
-                "40",
-            ])
-            .args(["--duration", "4", "--quiet", "--json"])
-            .arg(&j)
-            .arg("--csv")
-            .arg(&c)
-            .output()
-    });
-    let out = tokio::time::timeout(Duration::from_secs(60), out)
-        .await
-        .expect("the tool ends by itself")
-        .expect("join")
-        .expect("the tool runs");
+    let mut tool = Command::new(env!("CARGO_BIN_EXE_relais-load"));
+    tool.args([
+        "webinar",
+        "--url",
+        &url,
+        "--attendees",
+        "20",
+        "--ramp",
+        "40",
+    ])
+    .args(["--duration", "4", "--quiet", "--json"])
+    .arg(&json)
+    .arg("--csv")
+    .arg(&csv);
+    let out = run_tool(tool).await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -90,20 +82,12 @@ async fn churn_counts_joins_over_cycles() {
     let server = start(ServerConfig::default()).await.expect("server starts");
     let url = format!("http://{}", server.http_addr());
     let json = std::env::temp_dir().join(format!("relais-load-churn-{}.json", std::process::id()));
-    let j = json.clone();
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new(env!("CARGO_BIN_EXE_relais-load"))
-            .args(["churn", "--url", &url, "--participants", "3"])
-            .args(["--stay", "1", "--pause", "0.2", "--ramp", "20"])
-            .args(["--duration", "4", "--quiet", "--json"])
-            .arg(&j)
-            .output()
-    });
-    let out = tokio::time::timeout(Duration::from_secs(60), out)
-        .await
-        .expect("the tool ends by itself")
-        .expect("join")
-        .expect("the tool runs");
+    let mut tool = Command::new(env!("CARGO_BIN_EXE_relais-load"));
+    tool.args(["churn", "--url", &url, "--participants", "3"])
+        .args(["--stay", "1", "--pause", "0.2", "--ramp", "20"])
+        .args(["--duration", "4", "--quiet", "--json"])
+        .arg(&json);
+    let out = run_tool(tool).await;
     assert!(
         out.status.success(),
         "exit {:?}\n{}\n{}",
@@ -124,4 +108,14 @@ async fn churn_counts_joins_over_cycles() {
     assert!(subs.iter().all(|s| s["participant_id"].is_string()), "{r}");
     let _ = std::fs::remove_file(&json);
     server.shutdown().await;
+}
+
+/// Run relais-load to its end (it must end by itself within a minute).
+async fn run_tool(mut tool: Command) -> std::process::Output {
+    let out = tokio::task::spawn_blocking(move || tool.output());
+    tokio::time::timeout(Duration::from_secs(60), out)
+        .await
+        .expect("the tool ends by itself")
+        .expect("join")
+        .expect("the tool runs")
 }

@@ -8,11 +8,12 @@ use str0m::media::{Mid, Pt, Rid};
 
 use crate::api::TrackInfo;
 use crate::bitrate::BitrateMeter;
-use crate::codec::Codec;
+use crate::codec::{Codec, Spatial};
 use crate::ids::{ParticipantId, RoomId};
 use crate::keyframe_throttle::KeyframeThrottle;
 use crate::layer_selector::LayerView;
 use crate::relay::WorkerIndex;
+use crate::vp9_descriptor::Vp9Descriptor;
 
 /// A layer with no packet for this long counts as stopped.
 pub const LAYER_TIMEOUT: Duration = Duration::from_millis(1500);
@@ -79,17 +80,28 @@ impl Track {
         self.svc_layers > 0
     }
 
-    /// Record a packet with SVC layer indices: from now on the track's
-    /// layers are its spatial layers. `spatial_layers` from the scalability
-    /// structure when the packet has one.
-    pub fn note_svc(&mut self, sid: u8, spatial_layers: Option<u8>, sizes: Option<&[(u16, u16)]>) {
-        self.svc_layers = spatial_layers.unwrap_or(self.svc_layers.max(sid + 1));
-        if let Some(sizes) = sizes {
-            for (state, &(w, h)) in self.layers.iter_mut().zip(sizes) {
-                state.width = u32::from(w);
-                state.height = u32::from(h);
+    /// Read a VP9 packet's layer indices: the spatial layer of an SVC
+    /// stream, `None` for other streams (VP9 simulcast has a spatial layer
+    /// per rid instead). A spatial layer above 0, or a scalability structure
+    /// with several, makes the track an SVC track: from then on its layers
+    /// are its spatial layers, with the sizes the structure gives.
+    pub fn note_vp9(&mut self, d: &Vp9Descriptor) -> Option<Spatial> {
+        let layer = d.layer.filter(|_| self.rids.len() <= 1)?;
+        let ss = d.scalability;
+        if layer.sid > 0 || self.is_svc() || ss.is_some_and(|ss| ss.spatial_layers > 1) {
+            self.svc_layers = ss.map_or(self.svc_layers.max(layer.sid + 1), |ss| ss.spatial_layers);
+            if let Some(sizes) = ss.and_then(|ss| ss.sizes) {
+                let count = usize::from(ss.map_or(0, |ss| ss.spatial_layers));
+                for (state, &(w, h)) in self.layers.iter_mut().zip(&sizes[..count]) {
+                    state.width = u32::from(w);
+                    state.height = u32::from(h);
+                }
             }
         }
+        self.is_svc().then_some(Spatial {
+            sid: layer.sid,
+            ends_layer_frame: d.ends_frame,
+        })
     }
 
     /// The layer index of a packet's rid (0 without simulcast).

@@ -14,7 +14,7 @@ use crate::relay::{RelayMsg, RelayedPacket};
 use crate::track::Origin;
 
 use crate::api::{CoreEvent, LayerRequest, MediaKind, SfuError, TrackSource};
-use crate::codec::{self, Codec, Spatial, Temporal};
+use crate::codec::{self, Codec, Temporal};
 use crate::forwarder::Incoming;
 use crate::ids::{ParticipantId, TrackId};
 use crate::metrics::WorkerMetrics;
@@ -138,28 +138,7 @@ impl Worker {
             }),
             (None, None) => None,
         };
-        // Spatial layers inside one stream: SVC (VP9 simulcast has a
-        // spatial layer per rid instead).
-        let spatial = vp9_layer
-            .filter(|_| track.rids.len() <= 1)
-            .map(|l| Spatial {
-                sid: l.sid,
-                ends_layer_frame: vp9.is_some_and(|d| d.ends_frame),
-            });
-        if let (Some(s), Some(d)) = (spatial, vp9) {
-            if s.sid > 0 || track.is_svc() || d.scalability.is_some_and(|ss| ss.spatial_layers > 1)
-            {
-                let ss = d.scalability;
-                let sizes = ss.and_then(|ss| ss.sizes);
-                let count = usize::from(ss.map_or(0, |ss| ss.spatial_layers));
-                track.note_svc(
-                    s.sid,
-                    ss.map(|ss| ss.spatial_layers),
-                    sizes.as_ref().map(|z| &z[..count]),
-                );
-            }
-        }
-        let spatial = spatial.filter(|_| track.is_svc());
+        let spatial = vp9.and_then(|d| track.note_vp9(&d));
         let meter_layer = spatial.map_or(layer, |s| s.sid);
         let layer_started = track.note_packet(
             meter_layer,

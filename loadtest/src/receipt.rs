@@ -313,6 +313,14 @@ impl TrackReceipt {
         self.log.iter().filter(move |r| r.at >= t)
     }
 
+    /// Logged packets whose media was sent at or after `t`, by their tag's
+    /// send time, whenever they arrived: a retransmission of older media is
+    /// not among them.
+    pub fn sent_since(&self, t: Instant) -> impl Iterator<Item = &PacketRecord> {
+        self.since(t)
+            .filter(move |r| r.latency.is_some_and(|l| r.at.checked_sub(l) >= Some(t)))
+    }
+
     /// The first keyframe packet that arrived at or after `t`.
     pub fn first_keyframe_after(&self, t: Instant) -> Option<&PacketRecord> {
         self.since(t).find(|r| r.keyframe)
@@ -454,6 +462,23 @@ mod tests {
             r.record(rec(t, *s, *ts));
         }
         r
+    }
+
+    #[test]
+    fn a_retransmission_of_older_media_was_not_sent_since() {
+        let t0 = Instant::now();
+        let t1 = t0 + Duration::from_millis(500);
+        let mut r = TrackReceipt::new("p1t1");
+        // Arrived after t1, but sent 300 ms before it: a late retransmission.
+        let mut late = rec(t1 + Duration::from_millis(100), 1, 0);
+        late.latency = Some(Duration::from_millis(400));
+        r.record(late);
+        assert_eq!(r.since(t1).count(), 1);
+        assert_eq!(r.sent_since(t1).count(), 0);
+        let mut fresh = rec(t1 + Duration::from_millis(120), 2, 3000);
+        fresh.latency = Some(Duration::from_millis(10));
+        r.record(fresh);
+        assert_eq!(r.sent_since(t1).map(|p| p.seq).collect::<Vec<_>>(), [2]);
     }
 
     #[test]

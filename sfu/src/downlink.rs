@@ -5,9 +5,9 @@
 //! sends transport-wide feedback, else from the client's REMB. str0m's own
 //! event averages the estimate over three seconds, which follows a drop too
 //! slowly and keeps a start-up dip for three seconds; its periodic stats
-//! (every 0.5 s) carry the raw estimate, which is what is used: the lowest of
-//! the last four ticks, so a fall counts at the next tick and a rise once it
-//! has held for two seconds (rising slowly is part of the hysteresis). During the first seconds the
+//! (every 0.25 s) carry the raw estimate, which is what is used: the lowest of
+//! the last two seconds' ticks, so a fall counts at the next tick and a rise
+//! once it has held for two seconds (rising slowly is part of the hysteresis). During the first seconds the
 //! estimator is still probing (on loopback it dips to its 40 kbit/s floor
 //! for about a second before probes find the link): the starting estimate
 //! holds until then. After a fall, climbing is held back for a while so that
@@ -33,8 +33,15 @@ const REMB_TIMEOUT: Duration = Duration::from_secs(5);
 /// finding the link: lower estimates are not believed before then.
 pub const STARTUP: Duration = Duration::from_secs(2);
 
-/// Raw estimates (one a stats tick) that must all allow a rise.
-const RISE_WINDOW: usize = 4;
+/// How long the raw estimates (one a stats tick) must all allow a rise.
+const RISE_WINDOW: Duration = Duration::from_secs(2);
+
+/// While a subscriber lacks a layer it asked for, how soon str0m is made
+/// to probe its link for it (see [`Downlink::probe_toward`]); the wait
+/// doubles after each probe that did not end the lack, up to
+/// [`MAX_PROBE_INTERVAL`].
+pub const PROBE_INTERVAL: Duration = Duration::from_secs(2);
+pub const MAX_PROBE_INTERVAL: Duration = Duration::from_secs(4);
 
 /// Below this fraction of packets lost toward the subscriber (as its
 /// receiver reports), the link shows no congestion; libwebrtc's loss-based
@@ -46,8 +53,9 @@ pub struct Downlink {
     /// The first TWCC estimate (the configured start) and when it came,
     /// while str0m can probe (TWCC negotiated).
     twcc_start: Option<(u64, Instant)>,
-    /// Raw TWCC estimates of the last stats ticks after start-up, newest last.
-    twcc_raw: Vec<u64>,
+    /// Raw TWCC estimates of the stats ticks after start-up within the
+    /// last [`RISE_WINDOW`], and when they came, newest last.
+    twcc_raw: Vec<(Instant, u64)>,
     /// The client's last REMB and when it came.
     remb: Option<(u64, Instant)>,
     /// When the estimate last fell far enough to lower a layer.
@@ -61,6 +69,11 @@ pub struct Downlink {
     pub rtt: Option<Duration>,
     /// Video tracks that stopped while they should flow (for the freeze count).
     frozen: Vec<TrackId>,
+    /// When str0m is next made to probe for what is lacking, and the wait
+    /// before that one.
+    next_probe: Option<(Instant, Duration)>,
+    /// The last allocation lowered the desired bitrate to set up a probe.
+    probe_armed: bool,
 }
 
 /// Where the estimate in use comes from.
@@ -96,10 +109,9 @@ impl Downlink {
     ) {
         if let (Some(raw), false) = (raw_bps, self.starting(now)) {
             if self.twcc_start.is_some() {
-                if self.twcc_raw.len() == RISE_WINDOW {
-                    self.twcc_raw.remove(0);
-                }
-                self.twcc_raw.push(raw);
+                self.twcc_raw
+                    .retain(|(at, _)| now.saturating_duration_since(*at) < RISE_WINDOW);
+                self.twcc_raw.push((now, raw));
             }
         }
         if loss.is_some() {
@@ -113,11 +125,8 @@ impl Downlink {
     /// The estimate to allocate from, in bit/s, and its source.
     pub fn estimate(&self, now: Instant) -> Option<(u64, Source)> {
         if let Some((start, _)) = self.twcc_start {
-            let Some(&latest) = self.twcc_raw.last() else {
-                return Some((start, Source::Twcc));
-            };
-            let lowest = self.twcc_raw.iter().copied().min().unwrap_or(latest);
-            return Some((lowest, Source::Twcc));
+            let lowest = self.twcc_raw.iter().map(|(_, bps)| *bps).min();
+            return Some((lowest.unwrap_or(start), Source::Twcc));
         }
         let (remb, at) = self.remb?;
         (now.saturating_duration_since(at) < REMB_TIMEOUT).then_some((remb, Source::Remb))
@@ -177,6 +186,44 @@ impl Downlink {
         }
     }
 
+    /// The bitrate to tell str0m the subscriber desires, given what flows
+    /// and what it asked for (bit/s).
+    ///
+    /// str0m probes for more when the desired bitrate rises above the
+    /// estimate (an allocation probe), otherwise only every 5 s while the
+    /// link is mostly idle, or after 15 s of a stagnant estimate. A
+    /// subscriber held at a low layer by a cap that has since lifted sends
+    /// close to its estimate, so nothing would probe for 15 s. While
+    /// something asked for is lacking, every [`PROBE_INTERVAL`] one
+    /// allocation gives str0m only what flows and the next what is asked
+    /// for again: that rise is an allocation probe (at most twice the
+    /// estimate), and the estimate shows the room before a layer climbs.
+    /// A link still too narrow is probed less and less often (up to every
+    /// [`MAX_PROBE_INTERVAL`]): a probe beyond its capacity fills its queue.
+    pub fn probe_toward(&mut self, used_bps: u64, desired_bps: u64, now: Instant) -> u64 {
+        if desired_bps <= used_bps {
+            self.next_probe = None;
+            self.probe_armed = false;
+            return desired_bps;
+        }
+        if std::mem::take(&mut self.probe_armed) {
+            return desired_bps;
+        }
+        match self.next_probe {
+            Some((at, wait)) if now >= at => {
+                let wait = (wait * 2).min(MAX_PROBE_INTERVAL);
+                self.next_probe = Some((now + wait, wait));
+                self.probe_armed = true;
+                used_bps
+            }
+            Some(_) => desired_bps,
+            None => {
+                self.next_probe = Some((now + PROBE_INTERVAL, PROBE_INTERVAL));
+                desired_bps
+            }
+        }
+    }
+
     /// Whether the allocation may climb now.
     pub fn may_climb(&self, now: Instant) -> bool {
         self.fell_at
@@ -226,7 +273,7 @@ mod tests {
         assert_eq!(
             d.estimate(tick(5)),
             Some((3_000_000, Source::Twcc)),
-            "a rise once it held for four ticks"
+            "a rise once it held for two seconds"
         );
         assert_eq!(d.rtt, Some(Duration::from_millis(50)));
     }
@@ -254,6 +301,40 @@ mod tests {
         assert_eq!(d.estimate(now + REMB_TIMEOUT), None);
         d.on_twcc(1_000_000, true, now);
         assert_eq!(d.estimate(now), Some((1_000_000, Source::Twcc)));
+    }
+
+    #[test]
+    fn a_lacking_subscriber_drops_its_desired_bitrate_for_one_allocation_at_growing_intervals() {
+        let t0 = Instant::now();
+        let mut d = Downlink::default();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        assert_eq!(d.probe_toward(2_000, 2_000, at(0)), 2_000, "nothing lacks");
+        assert_eq!(d.probe_toward(200, 2_000, at(0)), 2_000, "lacking: armed");
+        assert_eq!(d.probe_toward(200, 2_000, at(1_900)), 2_000);
+        assert_eq!(d.probe_toward(200, 2_000, at(2_000)), 200, "lowered");
+        assert_eq!(
+            d.probe_toward(200, 2_000, at(2_100)),
+            2_000,
+            "raised: a probe"
+        );
+        assert_eq!(
+            d.probe_toward(200, 2_000, at(5_900)),
+            2_000,
+            "twice the wait"
+        );
+        assert_eq!(d.probe_toward(200, 2_000, at(6_000)), 200, "again");
+        assert_eq!(d.probe_toward(200, 2_000, at(6_100)), 2_000);
+        assert_eq!(d.probe_toward(200, 2_000, at(10_000)), 200, "at most 4 s");
+        assert_eq!(d.probe_toward(200, 2_000, at(10_100)), 2_000);
+        assert_eq!(d.probe_toward(200, 2_000, at(14_000)), 200);
+        assert_eq!(d.probe_toward(2_000, 2_000, at(14_100)), 2_000, "climbed");
+        assert_eq!(d.probe_toward(200, 2_000, at(14_200)), 2_000, "a new wait");
+        assert_eq!(d.probe_toward(200, 2_000, at(16_100)), 2_000);
+        assert_eq!(
+            d.probe_toward(200, 2_000, at(16_200)),
+            200,
+            "from 2 s again"
+        );
     }
 
     #[test]

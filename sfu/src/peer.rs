@@ -8,9 +8,10 @@ use std::time::{Duration, Instant};
 
 use str0m::bwe::Bitrate;
 use str0m::net::Transmit;
+use str0m::rtp::StreamTx;
 use str0m::{Candidate, Event, Input, Output, PacerReason, Reason, Rtc};
 
-use crate::api::{PeerRole, PeerState, SfuError};
+use crate::api::{MediaKind, PeerRole, PeerState, SfuError};
 use crate::ids::ParticipantId;
 
 /// Index of a peer in the worker's peer table.
@@ -20,23 +21,18 @@ pub type PeerKey = usize;
 /// within the estimate) unless the worker is told otherwise
 /// ([`crate::worker::Worker::set_subscriber_bwe`]).
 ///
-/// It once decayed toward ~40 kbit/s on the virtual clock: the test world
-/// fired the worker's timers only every 5 ms, so str0m's pacer and probe
-/// clusters never ran at their own times. With timers on time it tracks a
-/// real cap (see `tests/adaptation.rs` and docs/media-quality.md), and the
-/// virtual-clock tests run with it on. It stays off by default because on
-/// real loopback str0m's estimate collapses in the first half second (to
-/// 40-140 kbit/s; it happens while str0m paces the video) and its pacer then
-/// holds media back: the `relais-loadtest` smoke test saw 160 ms of median
-/// latency instead of 1.6 ms. Video is now forwarded unpaced, which fixes
-/// that, and the allocation no longer lowers layers on loss-free estimate
-/// dips (they made layers oscillate behind a steady cap); what remains before
-/// this is on by default is in docs/media-quality.md, "Forwarding unpaced".
-pub const SUBSCRIBER_BWE: bool = false;
+/// On by default. It was off while str0m's estimate collapsed in the first
+/// half second on real loopback and its pacer then held media back; video
+/// is now forwarded unpaced, loss-free estimate dips no longer lower what
+/// flows, and a subscriber that lacks a layer makes str0m probe for it
+/// (`Downlink::probe_toward`). Estimation costs about 1.2x the CPU per
+/// forwarded packet at 1 -> 350 (benches/RESULTS.md); docs/media-quality.md
+/// has the figures.
+pub const SUBSCRIBER_BWE: bool = true;
 
 /// How often a subscriber's connection reports its stats (raw estimate,
 /// loss, round trip) to the allocator and metrics.
-pub const SUBSCRIBER_STATS_INTERVAL: Duration = Duration::from_millis(500);
+pub const SUBSCRIBER_STATS_INTERVAL: Duration = Duration::from_millis(250);
 
 /// The downlink estimate a subscriber starts with, before any feedback:
 /// enough for a 720p camera's top layer (1.5 to 2 Mbit/s) and audio, so that
@@ -46,6 +42,30 @@ pub const INITIAL_ESTIMATE_KBPS: u64 = 2_500;
 
 /// Video packets each subscriber stream keeps to answer NACKs from.
 const SEND_HISTORY_VIDEO: usize = 1000;
+
+/// How long a forwarded video packet can still be resent (str0m's default).
+const SEND_HISTORY_AGE: Duration = Duration::from_secs(3);
+
+/// Above this share of a subscriber stream's bytes in the last second being
+/// retransmissions, str0m drops the NACKs it has queued. Its default, 15%,
+/// is reached by an honest receiver at 10 to 15% loss, just where repair
+/// matters most, and by a receiver that NACKs a packet again after its
+/// repair (webrtc-rs does, every 100 ms) within a second or two: repair then
+/// stopped for good. Half the stream still bounds a NACK storm; the
+/// subscriber's estimate (TWCC counts the resends) bounds the rest.
+const RTX_RATIO_CAP: f32 = 0.5;
+
+/// Set up a subscriber's send stream the first time media is forwarded
+/// on it: written unpaced, as other SFUs forward (with BWE on, str0m's pacer
+/// would hold video to 1.1x its estimate, and a start-up dip then queues
+/// seconds of media; the allocator keeps what flows within the estimate),
+/// and for video, the resend history and its cap.
+pub fn configure_forwarded_stream(stream: &mut StreamTx, kind: MediaKind) {
+    stream.set_unpaced(true);
+    if kind == MediaKind::Video {
+        stream.set_rtx_cache(SEND_HISTORY_VIDEO, SEND_HISTORY_AGE, Some(RTX_RATIO_CAP));
+    }
+}
 
 pub struct Peer {
     pub rtc: Rtc,

@@ -219,6 +219,9 @@ impl Worker {
             }
         }
         let subscribe = p.subscribe;
+        let desired_bps = p
+            .downlink
+            .probe_toward(plan.used_bps, plan.desired_bps, now);
         for event in events {
             if matches!(event, CoreEvent::PausedForBandwidth { .. }) {
                 WorkerMetrics::add(&self.metrics.bandwidth_pauses, 1);
@@ -232,7 +235,7 @@ impl Worker {
             // Pad up to what flows; probe toward what was asked for, so that
             // the estimate shows room before a layer moves up.
             let used = Bitrate::bps(plan.used_bps);
-            let desired = Bitrate::bps(plan.desired_bps.max(plan.used_bps));
+            let desired = Bitrate::bps(desired_bps.max(plan.used_bps));
             self.mutate_peer(key, |rtc| {
                 rtc.bwe().set_bitrate(used, desired);
                 Ok(())

@@ -18,7 +18,7 @@ use crate::codec::{self, Codec, Temporal};
 use crate::forwarder::Incoming;
 use crate::ids::{ParticipantId, TrackId};
 use crate::metrics::WorkerMetrics;
-use crate::peer::PeerKey;
+use crate::peer::{configure_forwarded_stream, PeerKey};
 use crate::vp9_descriptor::Vp9Descriptor;
 
 use super::negotiation::subscriber_pt;
@@ -250,11 +250,7 @@ impl Worker {
                 }
                 match api.stream_tx_by_mid(out_mid, None) {
                     Some(stream) => {
-                        // Forward as it comes, as other SFUs do: with BWE on,
-                        // str0m's pacer would hold video to 1.1x its estimate
-                        // (a start-up dip then queues seconds of media). The
-                        // allocator keeps what flows within the estimate.
-                        stream.set_unpaced(true);
+                        configure_forwarded_stream(stream, dt.kind);
                         dt.tx_ssrc = Some(stream.ssrc());
                         stream.write_rtp(write);
                         true

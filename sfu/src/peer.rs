@@ -51,9 +51,12 @@ const SEND_HISTORY_AGE: Duration = Duration::from_secs(3);
 /// is reached by an honest receiver at 10 to 15% loss, just where repair
 /// matters most, and by a receiver that NACKs a packet again after its
 /// repair (webrtc-rs does, every 100 ms) within a second or two: repair then
-/// stopped for good. Half the stream still bounds a NACK storm; the
-/// subscriber's estimate (TWCC counts the resends) bounds the rest.
-const RTX_RATIO_CAP: f32 = 0.5;
+/// stopped for good. Higher is not better either: after a cap drops, the
+/// resends of what its queue lost keep the link congested (at 50%, behind a
+/// 3 -> 1 Mbit/s drop, two cameras of three stayed paused where one did at
+/// 15 or 30%). 30% repairs 20% random loss each way to under 1%
+/// (docs/media-quality.md).
+const RTX_RATIO_CAP: f32 = 0.3;
 
 /// Set up a subscriber's send stream the first time media is forwarded
 /// on it: written unpaced, as other SFUs forward (with BWE on, str0m's pacer

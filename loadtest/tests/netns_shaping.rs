@@ -247,3 +247,57 @@ async fn the_layer_drops_within_2_s_of_a_300_kbit_cap_and_climbs_back_within_10_
     let _ = presenter.leave().await;
     server.shutdown().await;
 }
+
+/// A bufferbloated link: 300 kbit/s with a second of queue, which delays
+/// media long before it drops any. The estimate's fall must count without
+/// loss then, or the queue's delay stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_a_deep_queue_the_layer_drops_and_the_delay_comes_back_down() {
+    let Some(ns) = Netns::create_or_skip() else {
+        return;
+    };
+    let (server, presenter, video, audio) = server_and_presenter(&ns, true).await;
+    let (sub, inside) = ns.join_bot(&server.ws_url(), attendee("bloated")).await;
+    sub.subscribe(&video, Quality::High)
+        .await
+        .expect("subscribe video");
+    sub.wait_received(&video, |r| r.current_layer() == Some(2), WAIT)
+        .await
+        .expect("the high layer first");
+    tokio::time::sleep(Duration::from_secs(4)).await;
+
+    ns.cap_downlink_with_queue(300, 1000);
+    let capped = Instant::now();
+    let down = sub
+        .wait_received(
+            &video,
+            |r| matches!(r.current_layer(), Some(l) if l < 2),
+            Duration::from_secs(5),
+        )
+        .await;
+    // At the subscriber: the lower layer's first packets wait behind a
+    // second of the queue too.
+    assert!(
+        down.is_ok(),
+        "a lower layer within 5 s of a 300 kbit/s cap with a second of queue: {down:?}"
+    );
+    eprintln!("deep queue: a lower layer after {:?}", capped.elapsed());
+    // The queue drains once less is sent: audio sent in the last two of
+    // ten seconds waited in no queue.
+    tokio::time::sleep_until((capped + Duration::from_secs(10)).into()).await;
+    let rs = sub.receipts().await;
+    let recent = Instant::now() - Duration::from_secs(2);
+    let audio_p50 = rs
+        .get(&audio)
+        .and_then(|r| r.latency_percentile_since(recent, 0.5))
+        .expect("audio arrives behind the deep queue");
+    eprintln!("deep queue: audio latency p50 8-10 s after the cap {audio_p50:?}");
+    assert!(
+        audio_p50 < Duration::from_millis(100),
+        "the queue drained: audio p50 {audio_p50:?} (a full queue holds a second)"
+    );
+    let _ = sub.leave().await;
+    drop(inside);
+    let _ = presenter.leave().await;
+    server.shutdown().await;
+}

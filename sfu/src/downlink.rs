@@ -48,6 +48,15 @@ pub const MAX_PROBE_INTERVAL: Duration = Duration::from_secs(4);
 /// control does not decrease below 2% either.
 const NO_LOSS: f32 = 0.02;
 
+/// A round trip this much above the lowest seen is a queue filling up on the
+/// way to the subscriber: congestion, even before it drops anything (a
+/// bufferbloated link delays by a second before it loses a packet).
+pub const QUEUE_DELAY: Duration = Duration::from_millis(150);
+
+/// The lowest round trip is forgotten after this long, so that a path that
+/// really got longer stops counting as queued.
+const BASE_RTT_MEMORY: Duration = Duration::from_secs(30);
+
 #[derive(Debug, Default, Clone)]
 pub struct Downlink {
     /// The first TWCC estimate (the configured start) and when it came,
@@ -67,6 +76,8 @@ pub struct Downlink {
     /// Fraction of packets lost toward the subscriber (receiver reports, before repair).
     pub loss: Option<f32>,
     pub rtt: Option<Duration>,
+    /// The lowest round trip lately, and when it was seen.
+    base_rtt: Option<(Duration, Instant)>,
     /// Video tracks that stopped while they should flow (for the freeze count).
     frozen: Vec<TrackId>,
     /// When str0m is next made to probe for what is lacking, and the wait
@@ -117,8 +128,14 @@ impl Downlink {
         if loss.is_some() {
             self.loss = loss;
         }
-        if rtt.is_some() {
-            self.rtt = rtt;
+        if let Some(rtt) = rtt {
+            self.rtt = Some(rtt);
+            let stale = self.base_rtt.is_none_or(|(base, at)| {
+                rtt <= base || now.saturating_duration_since(at) >= BASE_RTT_MEMORY
+            });
+            if stale {
+                self.base_rtt = Some((rtt, now));
+            }
         }
     }
 
@@ -141,9 +158,18 @@ impl Downlink {
     /// next) then reads an estimate below what it receives without trouble
     /// for a tick or two. Taken at its word, that lowered or paused layers at
     /// a steady cap every few seconds. A link that really narrowed shows
-    /// loss once its queue fills, and the fall counts then.
+    /// loss once its queue fills, and the fall counts then. A link with a
+    /// deep queue delays long before it loses (and while the delay exceeds
+    /// the one-second window of str0m's loss figure, that figure is
+    /// missing): a round trip [`QUEUE_DELAY`] above the lowest seen counts
+    /// too.
     pub fn congested(&self) -> bool {
-        self.loss.is_some_and(|l| l >= NO_LOSS)
+        let lossy = self.loss.is_some_and(|l| l >= NO_LOSS);
+        let queued = match (self.rtt, self.base_rtt) {
+            (Some(rtt), Some((base, _))) => rtt.saturating_sub(base) >= QUEUE_DELAY,
+            _ => false,
+        };
+        lossy || queued
     }
 
     /// Whether the estimator is still in its start-up.
@@ -289,6 +315,33 @@ mod tests {
         assert!(d.congested());
         d.on_stats(Some(1_000_000), None, None, now);
         assert!(d.congested(), "the last report holds until the next");
+    }
+
+    #[test]
+    fn congestion_is_also_a_round_trip_far_above_the_lowest() {
+        let t0 = Instant::now();
+        let mut d = Downlink::default();
+        let tick = |d: &mut Downlink, ms: u64, at: Duration| {
+            d.on_stats(
+                Some(1_000_000),
+                Some(0.0),
+                Some(Duration::from_millis(ms)),
+                t0 + at,
+            );
+        };
+        tick(&mut d, 40, Duration::ZERO);
+        tick(&mut d, 30, Duration::from_secs(1));
+        tick(&mut d, 170, Duration::from_secs(2));
+        assert!(!d.congested(), "140 ms above the lowest: jitter");
+        tick(&mut d, 900, Duration::from_secs(3));
+        assert!(d.congested(), "a queue of most of a second");
+        tick(&mut d, 35, Duration::from_secs(4));
+        assert!(!d.congested(), "drained");
+        // A path that got longer for good stops counting after a while.
+        tick(&mut d, 400, Duration::from_secs(5));
+        assert!(d.congested());
+        tick(&mut d, 400, Duration::from_secs(1) + BASE_RTT_MEMORY);
+        assert!(!d.congested(), "the new path's round trip is the base now");
     }
 
     #[test]

@@ -102,6 +102,12 @@ impl Netns {
     /// Limit what the host sends into the namespace to `kbit_per_s`
     /// (`tbf`, 50 ms of queue), replacing any earlier limit.
     pub fn cap_downlink(&self, kbit_per_s: u64) {
+        self.cap_downlink_with_queue(kbit_per_s, 50);
+    }
+
+    /// [`Netns::cap_downlink`] with `queue_ms` of queue: a long one is a
+    /// bufferbloated link, which delays before it drops.
+    pub fn cap_downlink_with_queue(&self, kbit_per_s: u64, queue_ms: u64) {
         let burst = (kbit_per_s * 1000 / 8 / 50).max(6400);
         run(&[
             "tc",
@@ -116,7 +122,7 @@ impl Netns {
             "burst",
             &burst.to_string(),
             "latency",
-            "50ms",
+            &format!("{queue_ms}ms"),
         ])
         .expect("tc tbf");
     }

@@ -40,6 +40,7 @@ function sent(page) {
 }
 
 /** Wait until `page` decodes track `id` at a width that `ok` accepts, frames rising. */
+/** `ok`: a function of the decoded width, or its source. */
 async function decodesAt(page, id, ok, what) {
   return waitFor(page, async ({ id, okSrc }) => {
     const accept = new Function('w', `return (${okSrc})(w)`);
@@ -85,7 +86,10 @@ test('one VP9 SVC stream reaches a low viewer at a quarter of its width and a hi
   const camId = await askCameraQuality(bob, aliceId, 'low');
   await askCameraQuality(carol, aliceId, 'high');
   const low = await decodesAt(bob, camId, (w) => w > 0 && w <= 400, 'Bob decoding the low spatial layer');
-  const high = await decodesAt(carol, camId, (w) => w >= 600, 'Carol decoding the top spatial layer');
+  // Carol's downlink estimate may give her the middle layer first (the
+  // whole stream needs more than a new subscriber's starting estimate):
+  // wait for the top one, at least three times the low layer's width.
+  const high = await decodesAt(carol, camId, `(w) => w >= ${3 * low.width}`, 'Carol decoding the top spatial layer');
   console.log(`Bob (low) decodes ${low.width}x${low.height} at ${low.fps} fps; Carol (high) ${high.width}x${high.height} at ${high.fps} fps`);
   // Chromium may lower the camera's resolution on a busy machine (CPU
   // adaptation: 1280 then 960 wide), so the two viewers are compared with

@@ -241,19 +241,19 @@ impl CoreCollector {
             histograms: [
                 CoreHistogram {
                     name: "relais_downlink_estimate_bps",
-                    help: "Subscribers' downlink bandwidth estimates, sampled every 0.5 s",
+                    help: "Subscribers' downlink bandwidth estimates, sampled every 0.25 s",
                     bounds: ESTIMATE_BOUNDS_BPS,
                     scale: 1.0,
                 },
                 CoreHistogram {
                     name: "relais_downlink_rtt_seconds",
-                    help: "Subscribers' round-trip times, sampled every 0.5 s",
+                    help: "Subscribers' round-trip times, sampled every 0.25 s",
                     bounds: RTT_BOUNDS_MS,
                     scale: 1e3,
                 },
                 CoreHistogram {
                     name: "relais_downlink_loss_ratio",
-                    help: "Share of packets subscribers report lost before repair, sampled every 0.5 s",
+                    help: "Share of packets subscribers report lost before repair, sampled every 0.25 s",
                     bounds: LOSS_BOUNDS_PPM,
                     scale: 1e6,
                 },

@@ -15,6 +15,7 @@ pub mod api;
 pub mod audio_top_n;
 pub mod bitrate;
 pub mod codec;
+pub mod codec_preference;
 pub mod downlink;
 pub mod dynacast;
 pub mod forwarder;

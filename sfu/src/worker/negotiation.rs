@@ -14,6 +14,7 @@ use crate::api::{
     CoreEvent, MediaKind, OfferedTrack, PeerRole, PublishAnswer, SfuError, TrackInfo, TrackSource,
 };
 use crate::codec::Codec;
+use crate::codec_preference;
 use crate::ids::{ParticipantId, TrackId};
 use crate::keyframe_throttle::KeyframeThrottle;
 use crate::peer::{Peer, PeerKey};
@@ -57,7 +58,15 @@ impl Worker {
         let key = match participant.publish {
             Some(key) => key,
             None => {
-                let peer = Peer::new(id, PeerRole::Publish, self.config.candidate, false, now)?;
+                let prefer = codec_preference::offered_video_codec(sdp);
+                let peer = Peer::new(
+                    id,
+                    PeerRole::Publish,
+                    self.config.candidate,
+                    false,
+                    prefer,
+                    now,
+                )?;
                 let key = self.insert_peer(peer);
                 self.participants
                     .get_mut(&id)
@@ -263,9 +272,14 @@ impl Worker {
             Some(key) => key,
             None => {
                 let candidate = self.config.candidate;
-                let Ok(peer) =
-                    Peer::new(id, PeerRole::Subscribe, candidate, self.subscriber_bwe, now)
-                else {
+                let Ok(peer) = Peer::new(
+                    id,
+                    PeerRole::Subscribe,
+                    candidate,
+                    self.subscriber_bwe,
+                    None,
+                    now,
+                ) else {
                     return;
                 };
                 let key = self.insert_peer(peer);

@@ -108,6 +108,7 @@ impl Worker {
     /// Send one packet of a track (from a local publisher or relayed from
     /// another worker) to every local subscriber whose forwarder lets it pass.
     pub(super) fn fan_out(&mut self, packet: &RelayedPacket, now: Instant) {
+        self.written_at = now;
         let track_id = packet.track;
         let Some(track) = self.tracks.get_mut(&track_id) else {
             return;

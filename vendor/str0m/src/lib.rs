@@ -1633,6 +1633,24 @@ impl Rtc {
             return Ok(Some(Output::Timeout(self.poll_timeout())));
         }
 
+        // relais patch: sending a media datagram raises no event and queues
+        // nothing for ICE, DTLS or SCTP, so until the next mutation the rest
+        // of a burst comes straight from the send path, without walking the
+        // whole tree once per packet. The walk resumes when it runs dry.
+        if self.readiness.in_datagram_streak() {
+            if let Some(send) = &self.send_addr {
+                if let Some(contents) = self.session.poll_datagram(self.last_now) {
+                    return Ok(Some(Output::Transmit(net::Transmit {
+                        proto: send.proto,
+                        source: send.source,
+                        destination: send.destination,
+                        contents,
+                    })));
+                }
+            }
+            self.readiness.set_datagram_streak(false);
+        }
+
         while let Some(e) = self.ice.poll_event() {
             match e {
                 IceAgentEvent::IceRestart(_) => {
@@ -1873,11 +1891,16 @@ impl Rtc {
 
         if let Some(send) = &self.send_addr {
             // These can only be sent after we got an ICE connection.
-            let datagram = None
-                .or_else(|| self.dtls.poll_packet())
-                .or_else(|| self.session.poll_datagram(self.last_now));
+            let mut from_session = false;
+            let datagram = None.or_else(|| self.dtls.poll_packet()).or_else(|| {
+                from_session = true;
+                self.session.poll_datagram(self.last_now)
+            });
 
             if let Some(contents) = datagram {
+                // Raw packet capture queues an event per datagram: no streak then.
+                let streak = from_session && !self.session.captures_raw_packets();
+                self.readiness.set_datagram_streak(streak);
                 let t = net::Transmit {
                     proto: send.proto,
                     source: send.source,

@@ -151,6 +151,9 @@ impl Drop for Mutation<'_> {
 pub(crate) struct Readiness {
     events: bool,
     timeout: bool,
+    // relais patch: the last output was a media datagram and nothing was
+    // mutated since, so only the send path can have more output.
+    datagram_streak: bool,
 }
 
 impl Readiness {
@@ -159,7 +162,19 @@ impl Readiness {
         Readiness {
             events: true,
             timeout: true,
+            datagram_streak: false,
         }
+    }
+
+    /// Whether the last output was a datagram from the send path and no
+    /// mutation happened since (every mutation takes a [`Wake`], which ends
+    /// the streak).
+    pub(crate) fn in_datagram_streak(&self) -> bool {
+        self.datagram_streak
+    }
+
+    pub(crate) fn set_datagram_streak(&mut self, on: bool) {
+        self.datagram_streak = on;
     }
 
     pub(crate) fn wants_events(&self) -> bool {
@@ -180,6 +195,7 @@ impl Readiness {
 
     /// Hand out an armed guard for a mutable descent into the tree.
     pub(crate) fn wake(&mut self) -> Wake<'_> {
+        self.datagram_streak = false;
         Wake {
             readiness: self,
             events: true,
@@ -228,6 +244,7 @@ impl Readiness {
         Self {
             events: false,
             timeout: false,
+            datagram_streak: false,
         }
     }
 }

@@ -1136,6 +1136,11 @@ impl Session {
         Ok(None)
     }
 
+    /// Whether sent and received packets are captured as events.
+    pub fn captures_raw_packets(&self) -> bool {
+        self.raw_packets.is_some()
+    }
+
     fn ready_for_srtp(&self) -> bool {
         self.srtp_rx.is_some() && self.srtp_tx.is_some()
     }
@@ -1257,7 +1262,9 @@ impl Session {
             seq_no,
             is_padding,
             payload_size,
+            packet_len,
         } = receipt;
+        let buf = &buf[..packet_len];
 
         trace!(payload_size, is_padding, "Poll RTP: {:?}", header);
 
@@ -1271,7 +1278,7 @@ impl Session {
         self.pacer.register_send(now, payload_size.into(), midrid);
 
         if let Some(raw_packets) = &mut self.raw_packets {
-            raw_packets.push_back(Box::new(RawPacket::RtpTx(header.clone(), buf.clone())));
+            raw_packets.push_back(Box::new(RawPacket::RtpTx(header.clone(), buf.to_vec())));
         }
 
         let protected = srtp_tx.protect_rtp(buf, &header, *seq_no);
@@ -1555,6 +1562,8 @@ pub struct PacketReceipt {
     pub seq_no: SeqNo,
     pub is_padding: bool,
     pub payload_size: usize,
+    /// The packet's length in the buffer it was written to (the buffer may be longer).
+    pub packet_len: usize,
 }
 
 /// Find the PayloadParams for the given Pt, either when the Pt is the main Pt for the Codec or

@@ -717,7 +717,11 @@ impl StreamTx {
             *twcc += 1;
         }
 
-        buf.resize(DATAGRAM_MAX_PACKET_SIZE, 0);
+        // relais patch: the buffer is reused at full size and the packet's
+        // length is in the receipt, so it is not zeroed again per packet.
+        if buf.len() < DATAGRAM_MAX_PACKET_SIZE {
+            buf.resize(DATAGRAM_MAX_PACKET_SIZE, 0);
+        }
 
         let header_len = header.write_to(buf, exts);
         assert!(header_len % 4 == 0, "RTP header must be multiple of 4");
@@ -766,7 +770,7 @@ impl StreamTx {
             }
         };
 
-        buf.truncate(header_len + body_len);
+        let packet_len = header_len + body_len;
 
         #[cfg(feature = "_internal_dont_use_log_stats")]
         {
@@ -821,6 +825,7 @@ impl StreamTx {
             seq_no,
             is_padding,
             payload_size: body_len,
+            packet_len,
         })
     }
 

@@ -169,11 +169,13 @@ impl Worker {
     /// Drain every peer written since its last drain. Events this raises
     /// wait for the next input's settling; failures too.
     ///
-    /// str0m sends written media only after an `Input::Timeout` (it stamps
-    /// its send queue there), so each peer is given one at the time of the
-    /// latest write before it is drained: its media leaves in this drain,
-    /// instead of a drain here that sends nothing and a second one from the
-    /// timer queue right after.
+    /// str0m sends written media only once it is released (stamped at a
+    /// time, as an `Input::Timeout` does), so each peer's media is released
+    /// at the time of the latest write before it is drained: it leaves in
+    /// this drain, instead of a drain here that sends nothing and a second
+    /// one from the timer queue right after. The release is the send-queue
+    /// part of a timeout only (`Rtc::release_written`, a patch of ours in
+    /// vendor/str0m); the peer's other timers keep their own deadlines.
     fn drain_written(&mut self) {
         self.writes_pending = 0;
         let now = self.written_at;
@@ -182,8 +184,7 @@ impl Worker {
             // A peer drained since (by another input) has nothing left here.
             if self.peer(key).is_some_and(|p| p.undrained) {
                 self.mutate_peer(key, |rtc| {
-                    rtc.handle_input(Input::Timeout(now))
-                        .map_err(|e| e.to_string())
+                    rtc.release_written(now).map_err(|e| e.to_string())
                 });
             }
         }

@@ -2065,6 +2065,32 @@ impl Rtc {
         Ok(())
     }
 
+    /// relais patch: release media written since the last timeout, without
+    /// the rest of a timeout.
+    ///
+    /// Written RTP waits in its stream's send queue until the next
+    /// [`Input::Timeout`] stamps it and hands it to the pacer. This does only
+    /// that part, at `now`: what needs no other timer, for an owner that
+    /// writes media to many connections and drains each right away. Every
+    /// other timer (RTCP reports, NACKs, ICE, DTLS, statistics) waits for its
+    /// own `Input::Timeout`, reported by [`Rtc::poll_output()`] as usual.
+    ///
+    /// With bandwidth estimation on (its pacer and probes run on timeouts),
+    /// before a stream's first timeout, or while closing, it is a full
+    /// `handle_input(Input::Timeout(now))`.
+    pub fn release_written(&mut self, now: Instant) -> Result<(), RtcError> {
+        if self.state != RtcState::Alive || now < self.last_now || self.need_init_time {
+            return self.handle_input(Input::Timeout(now));
+        }
+        if !self.session.release_written(now) {
+            return self.handle_input(Input::Timeout(now));
+        }
+        self.last_now = now;
+        // New datagrams, and a new timeout (the pacer's).
+        drop(self.readiness.wake());
+        Ok(())
+    }
+
     /// Starts local shutdown.
     ///
     /// The `Rtc` instance schedules RTCP BYE, requests SCTP shutdown, and sends

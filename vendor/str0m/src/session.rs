@@ -351,6 +351,21 @@ impl Session {
         Ok(())
     }
 
+    /// relais patch: the send-queue part of [`Session::handle_timeout`] (see
+    /// `Rtc::release_written`). Returns `false`, having done nothing, when a
+    /// full timeout is needed instead.
+    pub fn release_written(&mut self, now: Instant) -> bool {
+        if self.rtp_closing || self.bwe.is_some() {
+            return false;
+        }
+        if !self.streams.stamp_send_queues(now) {
+            return false;
+        }
+        // Without bandwidth estimation there is no probe media.
+        self.update_queue_state(now, None);
+        true
+    }
+
     fn handle_timeout_bwe(&mut self, now: Instant) -> Option<(Mid, Pt)> {
         self.bwe.as_ref()?;
 

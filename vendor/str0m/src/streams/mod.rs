@@ -634,6 +634,19 @@ impl Streams {
         self.probe_media = media;
     }
 
+    /// relais patch: stamp what was written to the send streams at `now`, as
+    /// [`Streams::handle_timeout`] does. `false`, having done nothing, if a
+    /// stream still needs its first timeout.
+    pub(crate) fn stamp_send_queues(&mut self, now: Instant) -> bool {
+        if self.streams_tx.values().any(|s| s.needs_first_timeout()) {
+            return false;
+        }
+        for stream in self.streams_tx.values_mut() {
+            stream.stamp_send_queue(now);
+        }
+        true
+    }
+
     pub(crate) fn send_queue_states(
         &mut self,
         now: Instant,

@@ -1297,6 +1297,16 @@ impl StreamTx {
         self.send_queue.handle_timeout(now);
     }
 
+    /// relais patch: whether [`StreamTx::handle_timeout`] has never run.
+    pub(crate) fn needs_first_timeout(&self) -> bool {
+        self.kind.is_none()
+    }
+
+    /// relais patch: the send-queue part of [`StreamTx::handle_timeout`].
+    pub(crate) fn stamp_send_queue(&mut self, now: Instant) {
+        self.send_queue.handle_timeout(now);
+    }
+
     fn on_first_timeout(&mut self, media: &Media, config: &CodecConfig) {
         // Always set on first timeout.
         self.kind = Some(media.kind());

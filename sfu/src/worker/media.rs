@@ -244,11 +244,16 @@ impl Worker {
             }
             let result = sub_peer.write(|rtc| {
                 let mut api = rtc.direct_api();
-                // By SSRC (one hash lookup) once known; by mid scans every stream.
-                if let Some(stream) = dt.tx_ssrc.and_then(|ssrc| api.stream_tx(&ssrc)) {
-                    stream.write_rtp(write);
-                    return true;
-                }
+                // By SSRC (one hash lookup) once known; by mid scans every
+                // stream. (`write_rtp` by SSRC is a patch of ours: it spares
+                // the drain a walk for events that a write never raises.)
+                let write = match dt.tx_ssrc {
+                    Some(ssrc) => match api.write_rtp(ssrc, write) {
+                        Ok(()) => return true,
+                        Err(write) => write,
+                    },
+                    None => write,
+                };
                 match api.stream_tx_by_mid(out_mid, None) {
                     Some(stream) => {
                         // Forward as it comes, as other SFUs do: with BWE on,

@@ -1629,14 +1629,11 @@ impl Rtc {
             return Ok(Some(Output::Timeout(not_happening())));
         }
 
-        if !self.readiness.wants_events() {
-            return Ok(Some(Output::Timeout(self.poll_timeout())));
-        }
-
         // relais patch: sending a media datagram raises no event and queues
         // nothing for ICE, DTLS or SCTP, so until the next mutation the rest
         // of a burst comes straight from the send path, without walking the
-        // whole tree once per packet. The walk resumes when it runs dry.
+        // whole tree once per packet (`Rtc::release_written` starts such a
+        // streak too). The walk resumes when it runs dry, if it is wanted.
         if self.readiness.in_datagram_streak() {
             if let Some(send) = &self.send_addr {
                 if let Some(contents) = self.session.poll_datagram(self.last_now) {
@@ -1649,6 +1646,10 @@ impl Rtc {
                 }
             }
             self.readiness.set_datagram_streak(false);
+        }
+
+        if !self.readiness.wants_events() {
+            return Ok(Some(Output::Timeout(self.poll_timeout())));
         }
 
         while let Some(e) = self.ice.poll_event() {
@@ -2086,8 +2087,13 @@ impl Rtc {
             return self.handle_input(Input::Timeout(now));
         }
         self.last_now = now;
-        // New datagrams, and a new timeout (the pacer's).
-        drop(self.readiness.wake());
+        // A new timeout (the pacer's), and datagrams from the send path only:
+        // the next poll_output takes them without walking for events (unless
+        // something else asked for that walk).
+        let mut wake = self.readiness.wake();
+        wake.no_events();
+        drop(wake);
+        self.readiness.set_datagram_streak(true);
         Ok(())
     }
 

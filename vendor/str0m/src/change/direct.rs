@@ -11,6 +11,7 @@ use crate::media::{Media, MediaKind};
 use crate::poll::RtcMut;
 use crate::rtp_::MidRid;
 use crate::rtp_::{Mid, Rid, Ssrc};
+use crate::streams::RtpWrite;
 use crate::sctp::{ChannelConfig, SctpInitData};
 use crate::streams::{DEFAULT_RTX_CACHE_DURATION, DEFAULT_RTX_RATIO_CAP, StreamRx, StreamTx};
 
@@ -356,6 +357,23 @@ impl<'a> DirectApi<'a> {
     /// The stream must first be declared using [`DirectApi::declare_stream_tx`].
     pub fn stream_tx(&mut self, ssrc: &Ssrc) -> Option<&mut StreamTx> {
         self.rtc.session.streams.stream_tx(ssrc)
+    }
+
+    /// relais patch: write RTP to the send stream `ssrc`, as
+    /// `stream_tx(&ssrc)?.write_rtp(rtp)` does, but without asking the next
+    /// `poll_output` to walk for events: a write raises none (it needs a
+    /// timeout, or [`Rtc::release_written`], before anything is sent). Gives
+    /// the write back if there is no such stream.
+    pub fn write_rtp(&mut self, ssrc: Ssrc, rtp: RtpWrite) -> Result<(), RtpWrite> {
+        let mut rtc = self.rtc.mutate();
+        rtc.no_events();
+        match rtc.session.streams.stream_tx(&ssrc) {
+            Some(stream) => {
+                stream.write_rtp(rtp);
+                Ok(())
+            }
+            None => Err(rtp),
+        }
     }
 
     /// Obtain a send stream by looking it up via mid/rid.

@@ -1,9 +1,10 @@
 //! The whole forwarding path of one worker, without the socket: an SRTP
 //! datagram from a publisher comes in (decrypt, parse, keyframe and layer
 //! checks, every subscriber's forwarder and rewriting, the str0m write, SRTP
-//! encryption per subscriber) and datagrams come out. Reported per
+//! encryption per subscriber), the timers run and datagrams come out. Reported per
 //! forwarded packet, against 10 to 350 subscribers of a simulcast publisher
-//! (three layers and audio; subscribers take the high layer). The send
+//! (three layers and audio; subscribers take the high layer), with downlink
+//! estimation on (the test world's default) and off (the server's). The send
 //! system call comes on top: see the `floor` bench.
 //!
 //! The world is the core's own virtual-clock test world: real str0m peers,
@@ -19,9 +20,11 @@ use std::time::{Duration, Instant};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use support::World;
 
-/// A publisher and `subscribers` receivers, connected and forwarding.
-fn world(subscribers: usize) -> (World, usize) {
+/// A publisher and `subscribers` receivers, connected and forwarding, with
+/// or without downlink estimation for the subscribers.
+fn world(subscribers: usize, subscriber_bwe: bool) -> (World, usize) {
     let mut w = World::new();
+    w.worker.set_subscriber_bwe(subscriber_bwe);
     let publisher = w.join(true);
     // Everyone joins before the publisher publishes (the test world answers
     // offers only for clients it already knows).
@@ -39,15 +42,21 @@ fn world(subscribers: usize) -> (World, usize) {
 }
 
 fn forward(c: &mut Criterion) {
-    let mut group = c.benchmark_group("worker_forward_per_packet");
+    // The test world's default (downlink estimation on), and the server's.
+    forward_group(c, "worker_forward_per_packet", true, &[10, 100, 350]);
+    forward_group(c, "worker_forward_per_packet_bwe_off", false, &[100, 350]);
+}
+
+fn forward_group(c: &mut Criterion, name: &str, subscriber_bwe: bool, sizes: &[usize]) {
+    let mut group = c.benchmark_group(name);
     // Capturing the publisher's packets and keeping the world alive take far
     // longer than the timed part: keep the timed totals small.
     group.sample_size(10);
     group.measurement_time(Duration::from_secs(1));
     group.warm_up_time(Duration::from_millis(200));
     group.throughput(Throughput::Elements(1));
-    for subscribers in [10usize, 100, 350] {
-        let (mut w, publisher) = world(subscribers);
+    for &subscribers in sizes {
+        let (mut w, publisher) = world(subscribers, subscriber_bwe);
         group.bench_function(BenchmarkId::from_parameter(subscribers), |b| {
             b.iter_custom(|iters| {
                 let mut timed = Duration::ZERO;
@@ -62,6 +71,12 @@ fn forward(c: &mut Criterion) {
                     for (from, data) in &datagrams {
                         w.worker.handle_datagram(now, *from, data);
                     }
+                    // Drain the written peers, run the timers that are due
+                    // and drain again, as two turns of the worker thread's
+                    // loop do: str0m releases written media on a timeout,
+                    // which either the drain or the timers give it.
+                    std::hint::black_box(w.worker.outbox().len());
+                    w.worker.handle_timeout(now);
                     std::hint::black_box(w.worker.outbox().len());
                     timed += start.elapsed();
                     // Deliver to the subscribers, untimed: lost packets would

@@ -108,6 +108,7 @@ impl Worker {
     /// Send one packet of a track (from a local publisher or relayed from
     /// another worker) to every local subscriber whose forwarder lets it pass.
     pub(super) fn fan_out(&mut self, packet: &RelayedPacket, now: Instant) {
+        self.written_at = now;
         let track_id = packet.track;
         let Some(track) = self.tracks.get_mut(&track_id) else {
             return;
@@ -243,11 +244,16 @@ impl Worker {
             }
             let result = sub_peer.write(|rtc| {
                 let mut api = rtc.direct_api();
-                // By SSRC (one hash lookup) once known; by mid scans every stream.
-                if let Some(stream) = dt.tx_ssrc.and_then(|ssrc| api.stream_tx(&ssrc)) {
-                    stream.write_rtp(write);
-                    return true;
-                }
+                // By SSRC (one hash lookup) once known; by mid scans every
+                // stream. (`write_rtp` by SSRC is a patch of ours: it spares
+                // the drain a walk for events that a write never raises.)
+                let write = match dt.tx_ssrc {
+                    Some(ssrc) => match api.write_rtp(ssrc, write) {
+                        Ok(()) => return true,
+                        Err(write) => write,
+                    },
+                    None => write,
+                };
                 match api.stream_tx_by_mid(out_mid, None) {
                     Some(stream) => {
                         configure_forwarded_stream(stream, dt.kind);

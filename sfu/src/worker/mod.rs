@@ -78,9 +78,12 @@ pub struct Worker {
     next_housekeeping: Instant,
     /// Datagrams to send, in order.
     outbox: Vec<Transmit>,
-    /// Peers written media since they were last drained, and how many writes.
+    /// Peers written media since they were last drained, how many writes,
+    /// and the time of the latest (when they are drained, str0m is given
+    /// this time to release what was written).
     written: Vec<PeerKey>,
     writes_pending: usize,
+    written_at: Instant,
     /// str0m events waiting to be handled.
     rtc_events: Vec<(PeerKey, Event)>,
     /// Timer entries being handled (kept for its capacity).
@@ -124,6 +127,7 @@ impl Worker {
             outbox: Vec::with_capacity(1024),
             written: Vec::with_capacity(1024),
             writes_pending: 0,
+            written_at: now,
             rtc_events: Vec::with_capacity(64),
             failed: Vec::new(),
             due_scratch: Vec::new(),
@@ -164,13 +168,24 @@ impl Worker {
 
     /// Drain every peer written since its last drain. Events this raises
     /// wait for the next input's settling; failures too.
+    ///
+    /// str0m sends written media only once it is released (stamped at a
+    /// time, as an `Input::Timeout` does), so each peer's media is released
+    /// at the time of the latest write before it is drained: it leaves in
+    /// this drain, instead of a drain here that sends nothing and a second
+    /// one from the timer queue right after. The release is the send-queue
+    /// part of a timeout only (`Rtc::release_written`, a patch of ours in
+    /// vendor/str0m); the peer's other timers keep their own deadlines.
     fn drain_written(&mut self) {
         self.writes_pending = 0;
+        let now = self.written_at;
         let mut written = std::mem::take(&mut self.written);
         for key in written.drain(..) {
             // A peer drained since (by another input) has nothing left here.
             if self.peer(key).is_some_and(|p| p.undrained) {
-                self.mutate_peer(key, |_| Ok(()));
+                self.mutate_peer(key, |rtc| {
+                    rtc.release_written(now).map_err(|e| e.to_string())
+                });
             }
         }
         self.written = written;

@@ -1,13 +1,14 @@
-//! Which video codec a publisher's offer puts first, and a codec
-//! configuration that answers with it.
+//! Which video codec a publisher's offer puts first.
 //!
 //! str0m answers in its own configured order (VP8 before H264 and VP9), and
 //! browsers send the first codec of the answer: a client that asked for H264
-//! with `setCodecPreferences` got VP8. A publisher's connection is built
-//! with the codec its first offer prefers moved to the front, as other SFUs
-//! answer in the offerer's order.
+//! with `setCodecPreferences` got VP8. Before each of a publisher's offers
+//! is accepted, the codec it puts first moves to the front of its
+//! connection's configuration (`Rtc::prefer_codec`, a patch of ours in
+//! vendor/str0m), so the answer follows the offerer's choice, as other SFUs
+//! answer.
 
-use str0m::format::{Codec, CodecConfig, PayloadParams};
+use str0m::format::Codec;
 
 /// The codec of the first payload type of the offer's first video section,
 /// if it is one str0m forwards.
@@ -33,13 +34,6 @@ pub fn offered_video_codec(sdp: &str) -> Option<Codec> {
         "AV1" => Some(Codec::Av1),
         _ => None,
     }
-}
-
-/// `config` with the payload types of `codec` first, the rest in their order.
-pub fn preferring(config: &CodecConfig, codec: Codec) -> CodecConfig {
-    let mut params: Vec<PayloadParams> = config.params().to_vec();
-    params.sort_by_key(|p| p.spec().codec != codec);
-    CodecConfig::new_from_payload_params(params)
 }
 
 #[cfg(test)]
@@ -69,22 +63,24 @@ mod tests {
 
     #[test]
     fn the_preferred_codec_moves_first_and_the_rest_keep_their_order() {
-        let default = CodecConfig::new_with_defaults();
-        let codecs = |c: &CodecConfig| {
+        let codecs = |rtc: &str0m::Rtc| {
             let mut seen: Vec<Codec> = Vec::new();
-            for p in c.params() {
+            for p in rtc.codec_config().params() {
                 if !seen.contains(&p.spec().codec) {
                     seen.push(p.spec().codec);
                 }
             }
             seen
         };
-        let before = codecs(&default);
+        let mut rtc = str0m::Rtc::new(std::time::Instant::now());
+        let before = codecs(&rtc);
+        let at = |c: Codec| before.iter().position(|x| *x == c);
         assert!(
-            before.iter().position(|c| *c == Codec::Vp8)
-                < before.iter().position(|c| *c == Codec::H264)
+            at(Codec::Vp8) < at(Codec::H264),
+            "str0m's own order: {before:?}"
         );
-        let after = codecs(&preferring(&default, Codec::H264));
+        rtc.prefer_codec(Codec::H264);
+        let after = codecs(&rtc);
         assert_eq!(after[0], Codec::H264);
         let rest: Vec<_> = before.into_iter().filter(|c| *c != Codec::H264).collect();
         assert_eq!(after[1..], rest[..]);

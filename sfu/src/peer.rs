@@ -7,13 +7,11 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
 use str0m::bwe::Bitrate;
-use str0m::format::Codec;
 use str0m::net::Transmit;
 use str0m::rtp::StreamTx;
 use str0m::{Candidate, Event, Input, Output, PacerReason, Reason, Rtc};
 
 use crate::api::{MediaKind, PeerRole, PeerState, SfuError};
-use crate::codec_preference;
 use crate::ids::ParticipantId;
 
 /// Index of a peer in the worker's peer table.
@@ -90,25 +88,18 @@ pub struct Peer {
 
 impl Peer {
     /// An ICE-lite peer in RTP mode whose only candidate is the worker's socket.
-    /// With `bwe`, a receiving connection estimates its downlink; with
-    /// `prefer`, it answers that video codec first (see
-    /// [`crate::codec_preference`]).
+    /// With `bwe`, a receiving connection estimates its downlink.
     pub fn new(
         owner: ParticipantId,
         role: PeerRole,
         candidate: SocketAddr,
         bwe: bool,
-        prefer: Option<Codec>,
         now: Instant,
     ) -> Result<Peer, SfuError> {
         let mut builder = Rtc::builder()
             .set_ice_lite(true)
             .set_rtp_mode(true)
             .set_send_buffer_video(SEND_HISTORY_VIDEO);
-        if let Some(codec) = prefer {
-            let preferred = codec_preference::preferring(builder.codec_config(), codec);
-            *builder.codec_config() = preferred;
-        }
         if role == PeerRole::Subscribe {
             // Loss and round trip for the metrics (and the raw estimate).
             builder = builder.set_stats_interval(Some(SUBSCRIBER_STATS_INTERVAL));

@@ -58,15 +58,7 @@ impl Worker {
         let key = match participant.publish {
             Some(key) => key,
             None => {
-                let prefer = codec_preference::offered_video_codec(sdp);
-                let peer = Peer::new(
-                    id,
-                    PeerRole::Publish,
-                    self.config.candidate,
-                    false,
-                    prefer,
-                    now,
-                )?;
+                let peer = Peer::new(id, PeerRole::Publish, self.config.candidate, false, now)?;
                 let key = self.insert_peer(peer);
                 self.participants
                     .get_mut(&id)
@@ -79,7 +71,11 @@ impl Worker {
         if let Some(p) = self.participants.get_mut(&id) {
             p.pending_sources = sources;
         }
+        let prefer = codec_preference::offered_video_codec(sdp);
         let answer = self.mutate_peer(key, |rtc| {
+            if let Some(codec) = prefer {
+                rtc.prefer_codec(codec);
+            }
             rtc.sdp_api()
                 .accept_offer(offer)
                 .map(|a| a.to_sdp_string())
@@ -272,14 +268,9 @@ impl Worker {
             Some(key) => key,
             None => {
                 let candidate = self.config.candidate;
-                let Ok(peer) = Peer::new(
-                    id,
-                    PeerRole::Subscribe,
-                    candidate,
-                    self.subscriber_bwe,
-                    None,
-                    now,
-                ) else {
+                let Ok(peer) =
+                    Peer::new(id, PeerRole::Subscribe, candidate, self.subscriber_bwe, now)
+                else {
                     return;
                 };
                 let key = self.insert_peer(peer);

@@ -2316,6 +2316,15 @@ impl Rtc {
     pub fn codec_config(&self) -> &CodecConfig {
         &self.session.codec_config
     }
+
+    /// Move `codec`'s payload types to the front of the codec configuration,
+    /// the rest keeping their order. An answer lists codecs in this order, and
+    /// the remote sends the first: call it before accepting an offer to
+    /// answer with the offerer's choice. Payload types themselves do not
+    /// change. (relais patch)
+    pub fn prefer_codec(&mut self, codec: format::Codec) {
+        self.session.codec_config.prefer_codec(codec);
+    }
 }
 
 impl PartialEq for Event {

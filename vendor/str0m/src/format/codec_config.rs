@@ -113,6 +113,12 @@ impl CodecConfig {
         &self.params
     }
 
+    /// Move `codec`'s payload types first, the rest keeping their order.
+    /// (relais patch)
+    pub fn prefer_codec(&mut self, codec: Codec) {
+        self.params.sort_by_key(|p| p.spec().codec != codec);
+    }
+
     /// Clear all configured configs.
     pub fn clear(&mut self) {
         self.params.clear();

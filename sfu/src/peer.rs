@@ -25,7 +25,7 @@ pub type PeerKey = usize;
 /// half second on real loopback and its pacer then held media back; video
 /// is now forwarded unpaced, loss-free estimate dips no longer lower what
 /// flows, and a subscriber that lacks a layer makes str0m probe for it
-/// (`Downlink::probe_toward`). Estimation costs about 1.2x the CPU per
+/// (`Downlink::probe_toward`). Estimation costs about 1.3x the CPU per
 /// forwarded packet at 1 -> 350 (benches/RESULTS.md); docs/media-quality.md
 /// has the figures.
 pub const SUBSCRIBER_BWE: bool = true;

@@ -200,6 +200,12 @@ pub enum Command {
     },
     /// A snapshot of the worker's state, for tests and the admin API.
     Inspect { reply: Reply<WorkerSnapshot> },
+    /// What each subscriber of a room on this worker receives, and what its
+    /// downlink allows (the room API's downlink report).
+    Downlinks {
+        room: RoomId,
+        reply: Reply<Vec<DownlinkReport>>,
+    },
     /// Close every peer and stop the worker.
     Shutdown { reply: Reply<()> },
 }
@@ -218,9 +224,10 @@ impl Command {
             | Command::SetMuted { participant, .. }
             | Command::Pin { participant, .. }
             | Command::Unpublish { participant, .. } => Some(*participant),
-            Command::Inspect { .. } | Command::Shutdown { .. } | Command::SetMediaPolicy { .. } => {
-                None
-            }
+            Command::Inspect { .. }
+            | Command::Downlinks { .. }
+            | Command::Shutdown { .. }
+            | Command::SetMediaPolicy { .. } => None,
         }
     }
 }
@@ -325,6 +332,34 @@ pub struct WorkerSnapshot {
     pub routes: usize,
 }
 
+/// One subscriber's downlink as the SFU sees it: the estimate its layers
+/// are allocated from, what its receiver reports, and each video track it
+/// receives.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DownlinkReport {
+    pub participant: ParticipantId,
+    /// Bit/s; `None` before any estimate (or with estimation off and no REMB).
+    pub estimate_bps: Option<u64>,
+    /// `"twcc"` or `"remb"`.
+    pub estimate_source: Option<&'static str>,
+    pub rtt: Option<std::time::Duration>,
+    /// Share of packets lost toward the subscriber, before repair.
+    pub loss: Option<f32>,
+    /// Loss of 2% or more, or a round trip 150 ms above the lowest seen.
+    pub congested: bool,
+    pub video: Vec<VideoDowntrackReport>,
+}
+
+/// One video track a subscriber receives.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VideoDowntrackReport {
+    pub track: TrackId,
+    /// The spatial layer the allocation chose (`None`: paused).
+    pub target: Option<u8>,
+    /// The spatial layer being forwarded now (`None`: nothing yet).
+    pub current: Option<u8>,
+}
+
 /// How the core is set up; signaling fills it from flags.
 #[derive(Debug, Clone)]
 pub struct SfuConfig {
@@ -343,7 +378,7 @@ pub struct SfuConfig {
     /// Send datagrams in batches (`sendmmsg`) rather than one system call each.
     pub batch_sends: bool,
     /// Estimate each subscriber's downlink (TWCC, REMB) and fit its layers
-    /// in it. Off by default: see docs/media-quality.md.
+    /// in it. On by default: see docs/media-quality.md.
     pub subscriber_bwe: bool,
     /// The media policy of rooms that have none of their own.
     pub media: MediaPolicy,

@@ -7,7 +7,8 @@ use std::thread::JoinHandle;
 
 use tokio::sync::{mpsc, oneshot};
 
-use crate::api::{Command, CoreEvent, Reply, SfuConfig, SfuError, WorkerSnapshot};
+use crate::api::{Command, CoreEvent, DownlinkReport, Reply, SfuConfig, SfuError, WorkerSnapshot};
+use crate::ids::RoomId;
 use crate::metrics::{MetricsSnapshot, WorkerMetrics};
 use crate::worker_thread;
 
@@ -53,6 +54,11 @@ impl WorkerHandle {
 
     pub async fn inspect(&self) -> Result<WorkerSnapshot, SfuError> {
         self.call(|reply| Command::Inspect { reply }).await
+    }
+
+    /// The downlinks of a room's subscribers on this worker.
+    pub async fn downlinks(&self, room: RoomId) -> Result<Vec<DownlinkReport>, SfuError> {
+        self.call(|reply| Command::Downlinks { room, reply }).await
     }
 }
 

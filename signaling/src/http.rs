@@ -27,6 +27,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(metrics))
         .route("/api/invites", post(crate::invites::create))
+        .route(
+            "/api/rooms/{room}/downlinks",
+            get(crate::downlinks::downlinks),
+        )
         .fallback(get(web_client))
         .with_state(state)
 }

@@ -9,12 +9,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::State;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 
-use crate::auth::{mint_token, verify, Claims};
+use crate::auth::{mint_token, Claims};
+use crate::host_auth::{refuse, require_host};
 use crate::protocol::{Role, RoomMode};
 use crate::state::AppState;
 
@@ -37,10 +38,6 @@ pub struct Invites {
     pub expires_at: Option<u64>,
 }
 
-fn refuse(status: StatusCode, message: &str) -> Response {
-    (status, Json(serde_json::json!({ "error": message }))).into_response()
-}
-
 fn valid_room(room: &str) -> bool {
     !room.is_empty()
         && room.len() <= 64
@@ -61,34 +58,28 @@ pub async fn create(
         );
     }
     let room = &req.room;
-    let Some(secret) = state.config.secret.as_deref() else {
-        return Json(Invites {
-            presenter: format!("/room/{room}?mode=webinar&role=presenter"),
-            attendee: format!("/room/{room}?mode=webinar&role=attendee"),
-            expires_at: None,
-        })
-        .into_response();
+    let claims = match require_host(
+        state.config.secret.as_deref(),
+        &headers,
+        room,
+        "make invitation links",
+    ) {
+        Ok(Some(claims)) => claims,
+        Ok(None) => {
+            return Json(Invites {
+                presenter: format!("/room/{room}?mode=webinar&role=presenter"),
+                attendee: format!("/room/{room}?mode=webinar&role=attendee"),
+                expires_at: None,
+            })
+            .into_response()
+        }
+        Err(refusal) => return refusal,
     };
-    let bearer = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    let Some(token) = bearer else {
-        return refuse(
-            StatusCode::UNAUTHORIZED,
-            "send the host's token as 'Authorization: Bearer <token>'",
-        );
-    };
-    let claims = match verify(secret, token, room) {
-        Ok(c) => c,
-        Err(e) => return refuse(StatusCode::UNAUTHORIZED, &e.message),
-    };
-    if claims.role != Some(Role::Host) {
-        return refuse(
-            StatusCode::FORBIDDEN,
-            "only the host of the room can make invitation links",
-        );
-    }
+    let secret = state
+        .config
+        .secret
+        .as_deref()
+        .expect("a host's claims come with a secret");
     let ttl = req
         .ttl_secs
         .map(Duration::from_secs)

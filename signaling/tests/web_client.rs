@@ -143,3 +143,38 @@ async fn only_the_host_gets_invites_with_fresh_tokens() {
     assert!(links["expires_at"].as_u64().unwrap() >= presenter.exp);
     server.shutdown().await;
 }
+
+async fn get_as(addr: std::net::SocketAddr, path: &str, auth: Option<&str>) -> (u16, Value) {
+    let auth = auth
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    let req = format!("GET {path} HTTP/1.0\r\nHost: x\r\n{auth}\r\n");
+    let (status, body) = http_request(addr, &req).await;
+    (status, serde_json::from_str(&body).unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn only_the_host_reads_a_room_s_downlinks() {
+    let config = ServerConfig {
+        secret: Some(SECRET.into()),
+        ..ServerConfig::default()
+    };
+    let server = server(config).await;
+    let addr = server.http_addr();
+    let path = "/api/rooms/town-hall/downlinks";
+
+    let (status, e) = get_as(addr, path, None).await;
+    assert_eq!(status, 401, "{e}");
+    let (status, e) = get_as(addr, path, Some(&token("elsewhere", Role::Host))).await;
+    assert_eq!(status, 401, "{e}");
+    let (status, e) = get_as(addr, path, Some(&token("town-hall", Role::Attendee))).await;
+    assert_eq!(status, 403, "{e}");
+    assert!(
+        e["error"].as_str().unwrap().contains("host"),
+        "the refusal says who may: {e}"
+    );
+    let (status, e) = get_as(addr, path, Some(&token("town-hall", Role::Host))).await;
+    assert_eq!(status, 404, "the host passes; the room is not open: {e}");
+    assert_eq!(e["error"], "no such room");
+    server.shutdown().await;
+}

@@ -92,6 +92,9 @@ impl Worker {
             Command::Inspect { reply } => {
                 let _ = reply.send(self.snapshot());
             }
+            Command::Downlinks { room, reply } => {
+                let _ = reply.send(self.downlink_reports(room, now));
+            }
             Command::Shutdown { reply } => {
                 let everyone: Vec<ParticipantId> = self.participants.keys().copied().collect();
                 for p in everyone {

@@ -7,6 +7,7 @@
 
 mod allocation;
 mod commands;
+mod downlink_reports;
 mod dynacasting;
 mod media;
 mod membership;

@@ -56,13 +56,13 @@ pub async fn downlinks(
     Path(room): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(refusal) = require_host(
+    if let Err((status, message)) = require_host(
         state.config.secret.as_deref(),
         &headers,
         &room,
         "read its downlinks",
     ) {
-        return refusal;
+        return refuse(status, &message);
     }
     let Some(found) = state.registry.room(&room) else {
         return refuse(StatusCode::NOT_FOUND, "no such room");

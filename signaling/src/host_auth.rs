@@ -14,14 +14,17 @@ pub fn refuse(status: StatusCode, message: &str) -> Response {
     (status, Json(serde_json::json!({ "error": message }))).into_response()
 }
 
-/// The host's claims for `room` (`None` in development mode), or the reply
-/// refusing the request. `what` ends "only the host of the room can ...".
+/// Why a request was refused: its status and message (see [`refuse`]).
+pub type Refusal = (StatusCode, String);
+
+/// The host's claims for `room` (`None` in development mode), or why the
+/// request is refused. `what` ends "only the host of the room can ...".
 pub fn require_host(
     secret: Option<&str>,
     headers: &HeaderMap,
     room: &str,
     what: &str,
-) -> Result<Option<Claims>, Response> {
+) -> Result<Option<Claims>, Refusal> {
     let Some(secret) = secret else {
         return Ok(None);
     };
@@ -30,17 +33,16 @@ pub fn require_host(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
     let Some(token) = bearer else {
-        return Err(refuse(
+        return Err((
             StatusCode::UNAUTHORIZED,
-            "send the host's token as 'Authorization: Bearer <token>'",
+            "send the host's token as 'Authorization: Bearer <token>'".into(),
         ));
     };
-    let claims =
-        verify(secret, token, room).map_err(|e| refuse(StatusCode::UNAUTHORIZED, &e.message))?;
+    let claims = verify(secret, token, room).map_err(|e| (StatusCode::UNAUTHORIZED, e.message))?;
     if claims.role != Some(Role::Host) {
-        return Err(refuse(
+        return Err((
             StatusCode::FORBIDDEN,
-            &format!("only the host of the room can {what}"),
+            format!("only the host of the room can {what}"),
         ));
     }
     Ok(Some(claims))

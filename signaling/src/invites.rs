@@ -73,7 +73,7 @@ pub async fn create(
             })
             .into_response()
         }
-        Err(refusal) => return refusal,
+        Err((status, message)) => return refuse(status, &message),
     };
     let secret = state
         .config

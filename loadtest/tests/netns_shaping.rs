@@ -58,6 +58,32 @@ fn attendee(name: &str) -> JoinOptions {
         .mode(RoomMode::Webinar)
 }
 
+/// An attendee in the namespace receiving `video` at the high layer, on a
+/// call that has settled: the estimator ignores its start-up dip for 2 s
+/// (docs/media-quality.md); a network that worsens later is the case.
+async fn settled_at_the_high_layer(
+    ns: &Netns,
+    server: &RunningServer,
+    video: &str,
+    name: &str,
+) -> (BotHandle, netns::Inside) {
+    let (sub, inside) = ns.join_bot(&server.ws_url(), attendee(name)).await;
+    sub.subscribe(video, Quality::High)
+        .await
+        .expect("subscribe video");
+    sub.wait_received(video, |r| r.current_layer() == Some(2), WAIT)
+        .await
+        .expect("the high layer first");
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let settled = sub.receipts().await;
+    assert_eq!(
+        settled.get(video).and_then(|r| r.current_layer()),
+        Some(2),
+        "still the high layer on the uncapped link"
+    );
+    (sub, inside)
+}
+
 fn totals(rs: &HashMap<String, TrackReceipt>) -> (u64, u64, u64) {
     let bytes = rs.values().map(|r| r.bytes).sum();
     let audio = rs.values().map(|r| r.audio_packets).sum();
@@ -182,22 +208,7 @@ async fn the_layer_drops_within_2_s_of_a_300_kbit_cap_and_climbs_back_within_10_
         return;
     };
     let (server, presenter, video, _audio) = server_and_presenter(&ns, true).await;
-    let (sub, inside) = ns.join_bot(&server.ws_url(), attendee("adapting")).await;
-    sub.subscribe(&video, Quality::High)
-        .await
-        .expect("subscribe video");
-    sub.wait_received(&video, |r| r.current_layer() == Some(2), WAIT)
-        .await
-        .expect("the high layer first");
-    // The call settles first: the estimator ignores its start-up dip for
-    // 2 s (docs/media-quality.md); a network that worsens later is the case.
-    tokio::time::sleep(Duration::from_secs(4)).await;
-    let settled = sub.receipts().await;
-    assert_eq!(
-        settled.get(&video).and_then(|r| r.current_layer()),
-        Some(2),
-        "still the high layer on the uncapped link"
-    );
+    let (sub, inside) = settled_at_the_high_layer(&ns, &server, &video, "adapting").await;
 
     ns.cap_downlink(300);
     let capped = Instant::now();
@@ -257,14 +268,7 @@ async fn behind_a_deep_queue_the_layer_drops_and_the_delay_comes_back_down() {
         return;
     };
     let (server, presenter, video, audio) = server_and_presenter(&ns, true).await;
-    let (sub, inside) = ns.join_bot(&server.ws_url(), attendee("bloated")).await;
-    sub.subscribe(&video, Quality::High)
-        .await
-        .expect("subscribe video");
-    sub.wait_received(&video, |r| r.current_layer() == Some(2), WAIT)
-        .await
-        .expect("the high layer first");
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    let (sub, inside) = settled_at_the_high_layer(&ns, &server, &video, "bloated").await;
 
     ns.cap_downlink_with_queue(300, 1000);
     let capped = Instant::now();

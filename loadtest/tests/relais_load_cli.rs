@@ -66,6 +66,13 @@ async fn webinar_1_to_20_reports_complete_json() {
     assert!(p["p50"].as_f64().unwrap() <= p["p99"].as_f64().unwrap());
     assert!(p["p99"].as_f64().unwrap() <= p["max"].as_f64().unwrap());
     assert!(r["server_rss_bytes"].as_f64().unwrap() > 0.0);
+    // Each attendee's downlink estimate, from the server's room report.
+    let layers = &r["subscriber_layers"];
+    assert_eq!(layers["estimates"], 20, "{layers}");
+    assert!(
+        layers["estimate_kbps_min"].as_f64().unwrap() > 0.0,
+        "{layers}"
+    );
     assert!(stdout.contains("loss after retransmission"), "{stdout}");
     let lines = std::fs::read_to_string(&csv).expect("CSV written");
     assert!(lines.starts_with("t_s,joined,"));

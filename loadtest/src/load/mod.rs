@@ -18,6 +18,7 @@ mod metrics_text;
 mod plot;
 pub mod probe;
 pub mod report;
+mod room_report;
 pub mod scenario;
 pub mod server_quality;
 pub mod subscribers;
@@ -111,6 +112,8 @@ struct Sampler {
     per_subscriber: Vec<subscribers::Subscriber>,
     /// The server's downlink estimates at the latest scrape.
     estimates: std::collections::BTreeMap<String, f64>,
+    /// The server's secret, to read its rooms' downlink reports as host.
+    secret: Option<String>,
     /// The server's quality series at the first and the latest scrape.
     quality: (
         Option<server_quality::QualityScrape>,
@@ -180,9 +183,25 @@ impl Sampler {
             self.subscriber_rounds.0 += members.len();
             self.subscriber_rounds.1 += 1;
         }
+        let mut rooms: Vec<String> = members
+            .iter()
+            .map(|m| m.handle.joined().room.clone())
+            .collect();
+        rooms.sort();
+        rooms.dedup();
+        let reports = join_all(
+            rooms
+                .iter()
+                .map(|r| room_report::estimates(&self.host, r, self.secret.as_deref())),
+        )
+        .await;
         let server = match probe::scrape(&self.host, self.server_pid).await {
             Ok(s) => {
                 self.estimates = s.estimates;
+                // The room API's report where the server has one.
+                for estimates in reports.into_iter().flatten() {
+                    self.estimates.extend(estimates);
+                }
                 self.quality.1 = Some(s.quality);
                 Some(s.sample)
             }
@@ -290,6 +309,7 @@ pub async fn run(
         metrics_error: None,
         per_subscriber: Vec::new(),
         estimates: Default::default(),
+        secret: c.secret.clone(),
         quality: (server0.as_ref().ok().map(|s| s.quality.clone()), None),
     };
     let bar = if show_progress {

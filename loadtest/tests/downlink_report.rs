@@ -5,31 +5,24 @@
 
 use std::time::Duration;
 
+use relais_loadtest::load::http_get::get;
 use relais_loadtest::protocol::Quality;
 use relais_loadtest::{Bot, JoinOptions, PublishOptions};
 use relais_signaling::{start, ServerConfig};
 use serde_json::Value;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 const WAIT: Duration = Duration::from_secs(15);
 
 async fn get_json(addr: std::net::SocketAddr, path: &str) -> (u16, Value) {
-    let mut s = TcpStream::connect(addr).await.expect("connect");
-    let req = format!("GET {path} HTTP/1.0\r\nHost: x\r\n\r\n");
-    s.write_all(req.as_bytes()).await.expect("send");
-    let mut text = String::new();
-    tokio::time::timeout(WAIT, s.read_to_string(&mut text))
+    let (status, body) = get(&addr.to_string(), path, "", 1 << 20, WAIT)
         .await
-        .expect("an answer in time")
-        .expect("read");
-    let status = text
+        .expect("an answer");
+    let code = status
         .split_whitespace()
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
-    let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
-    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+    (code, serde_json::from_str(&body).unwrap_or(Value::Null))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -14,6 +14,7 @@
 
 pub mod cli;
 pub mod fleet;
+pub mod http_get;
 mod metrics_text;
 mod plot;
 pub mod probe;

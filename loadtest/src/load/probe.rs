@@ -5,9 +5,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
-
+use super::http_get;
 use super::metrics_text::samples;
 
 /// How long one scrape may take.
@@ -70,25 +68,7 @@ pub struct Scrape {
 /// this machine), the CPU time comes from `/proc/<pid>/stat` instead,
 /// finer than the metric's whole seconds.
 pub async fn scrape(host: &str, pid: Option<u32>) -> Result<Scrape, String> {
-    let fetch = async {
-        let mut s = TcpStream::connect(host)
-            .await
-            .map_err(|e| format!("cannot connect to {host}: {e}"))?;
-        let req = format!("GET /metrics HTTP/1.0\r\nHost: {host}\r\nConnection: close\r\n\r\n");
-        s.write_all(req.as_bytes())
-            .await
-            .map_err(|e| e.to_string())?;
-        let mut body = Vec::new();
-        s.take(MAX_BODY)
-            .read_to_end(&mut body)
-            .await
-            .map_err(|e| e.to_string())?;
-        Ok::<_, String>(String::from_utf8_lossy(&body).into_owned())
-    };
-    let text = tokio::time::timeout(SCRAPE_TIMEOUT, fetch)
-        .await
-        .map_err(|_| format!("{host}/metrics did not answer in {SCRAPE_TIMEOUT:?}"))??;
-    let status = text.lines().next().unwrap_or("");
+    let (status, text) = http_get::get(host, "/metrics", "", MAX_BODY, SCRAPE_TIMEOUT).await?;
     if !status.contains(" 200") {
         return Err(format!("{host}/metrics answered {status:?}"));
     }

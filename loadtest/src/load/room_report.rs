@@ -6,13 +6,11 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use super::http_get;
+use super::probe::SCRAPE_TIMEOUT;
 use relais_signaling::auth::{mint_token, Claims};
 use relais_signaling::protocol::Role;
 use serde::Deserialize;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
-
-use super::probe::SCRAPE_TIMEOUT;
 
 /// Largest report body read (about 200 bytes a subscriber).
 const MAX_BODY: u64 = 8 << 20;
@@ -51,34 +49,12 @@ pub async fn estimates(
             format!("Authorization: Bearer {}\r\n", mint_token(s, &claims))
         })
         .unwrap_or_default();
-    let fetch = async {
-        let mut s = TcpStream::connect(host)
-            .await
-            .map_err(|e| format!("cannot connect to {host}: {e}"))?;
-        let req = format!(
-            "GET /api/rooms/{room}/downlinks HTTP/1.0\r\nHost: {host}\r\n{auth}Connection: close\r\n\r\n"
-        );
-        s.write_all(req.as_bytes())
-            .await
-            .map_err(|e| e.to_string())?;
-        let mut text = Vec::new();
-        s.take(MAX_BODY)
-            .read_to_end(&mut text)
-            .await
-            .map_err(|e| e.to_string())?;
-        Ok::<_, String>(String::from_utf8_lossy(&text).into_owned())
-    };
-    let text = tokio::time::timeout(SCRAPE_TIMEOUT, fetch)
-        .await
-        .map_err(|_| {
-            format!("the downlink report of {room} did not come in {SCRAPE_TIMEOUT:?}")
-        })??;
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head.lines().next().unwrap_or("");
+    let path = format!("/api/rooms/{room}/downlinks");
+    let (status, body) = http_get::get(host, &path, &auth, MAX_BODY, SCRAPE_TIMEOUT).await?;
     if !status.contains(" 200") {
         return Err(format!("the downlink report of {room} answered {status:?}"));
     }
-    parse(body)
+    parse(&body)
 }
 
 #[cfg(test)]

@@ -74,7 +74,7 @@ pub mod priority {
 
 /// To move up, a layer must fit with this much room to spare (hysteresis:
 /// a layer kept is judged at 100%, a layer gained at 115%).
-const UPGRADE_HEADROOM_PERCENT: u64 = 115;
+pub const UPGRADE_HEADROOM_PERCENT: u64 = 115;
 
 /// The layers each demand gets (`None`: paused), in the order given.
 /// `current` holds the layers forwarded now, for hysteresis; without `climb`

@@ -17,6 +17,7 @@
 
 use std::time::{Duration, Instant};
 
+use crate::allocator::UPGRADE_HEADROOM_PERCENT;
 use crate::ids::TrackId;
 
 /// How long after a fall the allocation may not climb again.
@@ -85,6 +86,10 @@ pub struct Downlink {
     next_probe: Option<(Instant, Duration)>,
     /// The last allocation lowered the desired bitrate to set up a probe.
     probe_armed: bool,
+    /// The most the allocation has forwarded while the link showed no
+    /// congestion since the last fall (bit/s): a rise of the estimate up to
+    /// it needs no [`RISE_WINDOW`].
+    committed_bps: u64,
 }
 
 /// Where the estimate in use comes from.
@@ -140,10 +145,21 @@ impl Downlink {
     }
 
     /// The estimate to allocate from, in bit/s, and its source.
+    ///
+    /// A rise counts once it held for [`RISE_WINDOW`], except up to what
+    /// the link already carried without congestion (LiveKit's committed
+    /// capacity): a subscriber that watched small tiles for a while has an
+    /// estimate near what it received (str0m holds an application-limited
+    /// estimate near its proven capacity), and when it asks for more, the
+    /// probe that follows shows the room again; that room was proven before.
     pub fn estimate(&self, now: Instant) -> Option<(u64, Source)> {
         if let Some((start, _)) = self.twcc_start {
             let lowest = self.twcc_raw.iter().map(|(_, bps)| *bps).min();
-            return Some((lowest.unwrap_or(start), Source::Twcc));
+            let latest = self.twcc_raw.last().map(|(_, bps)| *bps);
+            // With the headroom a climb needs, so that what flowed can flow again.
+            let committed = self.committed_bps * UPGRADE_HEADROOM_PERCENT / 100;
+            let proven = latest.map_or(0, |l| l.min(committed));
+            return Some((lowest.map_or(start, |l| l.max(proven)), Source::Twcc));
         }
         let (remb, at) = self.remb?;
         (now.saturating_duration_since(at) < REMB_TIMEOUT).then_some((remb, Source::Remb))
@@ -178,8 +194,17 @@ impl Downlink {
             .is_some_and(|(_, at)| now.saturating_duration_since(at) < STARTUP)
     }
 
+    /// The allocation forwards `used_bps`: while the link shows no
+    /// congestion, that much is proven to fit.
+    pub fn note_forwarding(&mut self, used_bps: u64) {
+        if !self.congested() {
+            self.committed_bps = self.committed_bps.max(used_bps);
+        }
+    }
+
     /// The allocation went down for lack of bandwidth.
     pub fn note_fall(&mut self, now: Instant) {
+        self.committed_bps = 0;
         let failed = self
             .climbed_at
             .is_some_and(|t| now.saturating_duration_since(t) < FAILED_CLIMB);
@@ -302,6 +327,39 @@ mod tests {
             "a rise once it held for two seconds"
         );
         assert_eq!(d.rtt, Some(Duration::from_millis(50)));
+    }
+
+    #[test]
+    fn a_rise_up_to_what_flowed_without_congestion_counts_at_once() {
+        let t0 = Instant::now();
+        let mut d = Downlink::default();
+        d.on_twcc(2_000_000, true, t0);
+        let tick = |i: u32| t0 + STARTUP + Duration::from_millis(250) * i;
+        d.on_stats(Some(2_000_000), Some(0.0), None, tick(0));
+        d.note_forwarding(1_700_000);
+        // Asked for less: the estimate decays toward what flows.
+        d.note_forwarding(200_000);
+        d.on_stats(Some(300_000), Some(0.0), None, tick(1));
+        assert_eq!(d.estimate(tick(1)), Some((300_000, Source::Twcc)));
+        // A probe shows room again: counted at once up to 1.7 Mbit/s and
+        // the headroom a climb needs.
+        d.on_stats(Some(2_400_000), Some(0.0), None, tick(2));
+        assert_eq!(d.estimate(tick(2)), Some((1_955_000, Source::Twcc)));
+        d.on_stats(Some(250_000), Some(0.0), None, tick(3));
+        assert_eq!(
+            d.estimate(tick(3)),
+            Some((250_000, Source::Twcc)),
+            "a fall at once"
+        );
+        // After a fall for lack of bandwidth, nothing is proven any more.
+        d.note_fall(tick(3));
+        d.on_stats(Some(2_400_000), Some(0.0), None, tick(4));
+        assert_eq!(d.estimate(tick(4)), Some((250_000, Source::Twcc)));
+        // Nor while the link shows loss.
+        d.on_stats(Some(250_000), Some(0.1), None, tick(12));
+        d.note_forwarding(1_000_000);
+        d.on_stats(Some(2_400_000), Some(0.0), None, tick(13));
+        assert_eq!(d.estimate(tick(13)), Some((250_000, Source::Twcc)));
     }
 
     #[test]

@@ -11,6 +11,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use relais_sfu::api::*;
+use support::room_media::Dynacast;
 use support::*;
 
 fn ms(n: u64) -> Duration {
@@ -177,6 +178,97 @@ fn a_cap_that_drops_lowers_the_layer_within_2_s_and_lifting_it_climbs_back_withi
     let near_50ms = rtts.counts[2] + rtts.counts[3];
     assert!(near_50ms * 10 >= rtts.count() * 8, "RTT buckets {rtts:?}");
     assert_eq!(m.downtracks_by_layer, [0, 0, 1, 0]);
+}
+
+/// A subscriber that watched a small tile for 20 s (its estimate decays
+/// toward what it receives; another viewer keeps the top layer flowing, so
+/// its meter is true) asks for the large one again. `narrowed`: its link
+/// narrowed to that cap while it watched the small tile. Returns the video
+/// and audio it received from the request on, the request time, and its
+/// estimates on the top layer and after the 20 s.
+fn watch_low_then_ask_high(
+    narrowed: Option<u64>,
+) -> (Vec<Received>, Vec<Received>, Instant, u64, u64) {
+    let mut w = World::new();
+    let publisher = w.join(true);
+    let sub = w.join(true);
+    let _other = w.join(true);
+    w.clients[publisher].layer_packets = CAMERA_LAYER_PACKETS;
+    let answer = w.publish(publisher).unwrap();
+    let (video, audio) = (
+        track_of(&answer, MediaKind::Video),
+        track_of(&answer, MediaKind::Audio),
+    );
+    shape(&mut w, sub, Some(3_000_000), 0.0);
+    let mut dc = Dynacast::default();
+    w.run_dynacast(ms(8000), &mut dc);
+    let id = w.client(sub).id;
+    let at_top = w.worker.downlink_estimate(id, w.now).unwrap();
+    w.ask(sub, video.id, LayerRequest::Quality(Quality::Low));
+    w.run_dynacast(ms(5000), &mut dc);
+    if narrowed.is_some() {
+        let addr = w.client(sub).sub_addr;
+        w.set_downlink_rate(addr, narrowed);
+    }
+    w.run_dynacast(ms(15_000), &mut dc);
+    let rx = w.received_on(sub, video.id);
+    assert!(
+        rx.iter()
+            .filter(|r| r.at >= w.now - ms(5000))
+            .all(|r| r.layer == 0),
+        "the lowest layer, as asked"
+    );
+    let at_low = w.worker.downlink_estimate(id, w.now).unwrap();
+
+    let asked = w.now;
+    w.ask(sub, video.id, LayerRequest::Quality(Quality::High));
+    w.run_dynacast(ms(10_000), &mut dc);
+    let since = |t: &TrackInfo| -> Vec<Received> {
+        let rx = w.received_on(sub, t.id);
+        rx.into_iter().filter(|r| r.at >= asked).collect()
+    };
+    (since(&video), since(&audio), asked, at_top, at_low)
+}
+
+#[test]
+fn asking_for_the_top_layer_again_after_watching_the_lowest_climbs_within_2_s() {
+    let (rx, _, asked, at_top, at_low) = watch_low_then_ask_high(None);
+    let up = first_after(&rx, asked, |r| r.layer == 2).expect("the top layer came back");
+    let up_secs = (up - asked).as_secs_f64();
+    let end = rx.last().unwrap().at;
+    let n = switches(&rx, end - ms(3000), end);
+    eprintln!(
+        "request climb: estimate {at_top} bit/s on the top layer, {at_low} after 20 s on the \
+         lowest; top layer {up_secs:.2} s after asking; {n} switches in the last 3 s"
+    );
+    assert!(
+        up_secs <= 2.0,
+        "the top layer came {up_secs:.2} s after asking"
+    );
+    assert_eq!(n, 0, "and it holds");
+}
+
+#[test]
+fn asking_for_the_top_layer_on_a_link_that_narrowed_meanwhile_keeps_what_fits() {
+    let (rx, audio, asked, _, at_low) = watch_low_then_ask_high(Some(300_000));
+    let top = rx.iter().filter(|r| r.layer == 2).count();
+    let layers: Vec<u8> = {
+        let mut l: Vec<u8> = rx.iter().map(|r| r.layer).collect();
+        l.dedup();
+        l
+    };
+    eprintln!(
+        "request on a narrowed link: estimate {at_low} bit/s, layers {layers:?} in the 10 s \
+         after asking, {} audio packets",
+        audio.len()
+    );
+    assert_eq!(top, 0, "no top layer through 300 kbit/s: {layers:?}");
+    assert!(
+        audio.len() > 450,
+        "audio kept flowing: {} packets in 10 s",
+        audio.len()
+    );
+    assert!(rx.iter().all(|r| r.at >= asked));
 }
 
 #[test]

@@ -185,6 +185,9 @@ impl Worker {
         } else if plan.rose {
             p.downlink.note_climb(now);
         }
+        if plan.estimated && !p.downlink.starting(now) {
+            p.downlink.note_forwarding(plan.used_bps);
+        }
         let mut events = Vec::new();
         let mut wanted = Vec::new();
         for planned in &plan.tracks {

@@ -336,13 +336,25 @@ impl LossController {
             return;
         }
 
+        // relais patch 7: in ALR the candidates are capped at the link
+        // capacity that ALR probes proved (`get_candidate_bandwidth_upper_bound`).
+        // An estimate held there is limited by that proof, not by loss: judged
+        // against the delay-based estimate alone it read as loss-limited
+        // (Decreasing) without any loss, which blocks every probe
+        // (`ProbeControl::can_probe`), so the estimate stayed at the ALR
+        // capacity however much the application then wanted.
+        let not_loss_bound = match self.alr_link_capacity() {
+            Some(capacity) => delay_based_estimated.min(capacity),
+            None => delay_based_estimated,
+        };
+
         // State transitions with HOLD mechanism (WebRTC lines 336-378)
         let new_state = if self.is_estimate_increasing_when_loss_limited(best_candidate)
-            && loss_limited_bandwidth < delay_based_estimated
+            && loss_limited_bandwidth < not_loss_bound
             && loss_limited_bandwidth < self.max_bitrate
         {
             LossControllerState::Increasing
-        } else if loss_limited_bandwidth < self.delay_based_estimate
+        } else if loss_limited_bandwidth < not_loss_bound
             && loss_limited_bandwidth < self.max_bitrate
         {
             // Entering Decreasing state - set HOLD info
@@ -690,17 +702,19 @@ impl LossController {
         self.state != LossControllerState::DelayBased
     }
 
+    /// The link capacity ALR probes proved, while in ALR (relais patch 7).
+    fn alr_link_capacity(&self) -> Option<Bitrate> {
+        self.link_capacity_estimate
+            .filter(|c| self.is_in_alr() && c.is_valid())
+    }
+
     fn get_candidate_bandwidth_upper_bound(&self) -> Bitrate {
         let mut upper_bound = self.max_bitrate;
 
         // When in ALR and we have a link capacity estimate from probes,
         // use it as the upper bound. This prevents estimating beyond proven capacity.
-        if self.is_in_alr() {
-            if let Some(capacity) = self.link_capacity_estimate {
-                if capacity.is_valid() {
-                    upper_bound = upper_bound.min(capacity);
-                }
-            }
+        if let Some(capacity) = self.alr_link_capacity() {
+            upper_bound = upper_bound.min(capacity);
         }
 
         if self.is_bandwidth_limited_due_to_loss()

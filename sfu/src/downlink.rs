@@ -37,12 +37,25 @@ pub const STARTUP: Duration = Duration::from_secs(2);
 /// How long the raw estimates (one a stats tick) must all allow a rise.
 const RISE_WINDOW: Duration = Duration::from_secs(2);
 
-/// While a subscriber lacks a layer it asked for, how soon str0m is made
-/// to probe its link for it (see [`Downlink::probe_toward`]); the wait
-/// doubles after each probe that did not end the lack, up to
-/// [`MAX_PROBE_INTERVAL`].
+/// While a subscriber lacks a layer it asked for, how often str0m is made
+/// to probe its link for it (see [`Downlink::probe_toward`]).
 pub const PROBE_INTERVAL: Duration = Duration::from_secs(2);
-pub const MAX_PROBE_INTERVAL: Duration = Duration::from_secs(4);
+
+/// str0m's estimator is not restarted within this long of a deep queue
+/// (delay without loss); after a restart that did not end the lack, the
+/// next waits at least this long, doubling up to [`MAX_RESTART_WAIT`]: on a
+/// link that is simply too narrow, each restart's probes overshoot it.
+const RESTART_WAIT: Duration = Duration::from_secs(4);
+const MAX_RESTART_WAIT: Duration = Duration::from_secs(32);
+
+/// After str0m's estimator starts again, its estimates count after two
+/// ticks rather than [`RISE_WINDOW`] for this long (see
+/// [`Downlink::probe_toward`]).
+const PROBE_EVIDENCE: Duration = Duration::from_secs(2);
+
+/// A desired bitrate within this many percent of the one str0m was last
+/// told is not told (see [`Downlink::probe_toward`]).
+const DESIRED_STEP_PERCENT: u64 = 10;
 
 /// Below this fraction of packets lost toward the subscriber (as its
 /// receiver reports), the link shows no congestion; libwebrtc's loss-based
@@ -81,15 +94,28 @@ pub struct Downlink {
     base_rtt: Option<(Duration, Instant)>,
     /// Video tracks that stopped while they should flow (for the freeze count).
     frozen: Vec<TrackId>,
-    /// When str0m is next made to probe for what is lacking, and the wait
-    /// before that one.
-    next_probe: Option<(Instant, Duration)>,
+    /// When str0m is next made to probe for what is lacking.
+    next_probe: Option<Instant>,
     /// The last allocation lowered the desired bitrate to set up a probe.
     probe_armed: bool,
+    /// str0m's estimator is to start again from this estimate (bit/s).
+    restart: Option<u64>,
+    /// When str0m's estimator last started again.
+    restarted_at: Option<Instant>,
+    /// While lacking: when the estimator may start again, and the wait
+    /// after that one.
+    next_restart: Option<(Instant, Duration)>,
+    /// When a stats tick last found the link queueing without loss (a
+    /// deep queue, see `restart`).
+    bloated_at: Option<Instant>,
+    /// When the raw estimate last changed.
+    raw_changed_at: Option<Instant>,
     /// The most the allocation has forwarded while the link showed no
     /// congestion since the last fall (bit/s): a rise of the estimate up to
     /// it needs no [`RISE_WINDOW`].
     committed_bps: u64,
+    /// The desired bitrate str0m was last told.
+    told_desired: u64,
 }
 
 /// Where the estimate in use comes from.
@@ -125,9 +151,13 @@ impl Downlink {
     ) {
         if let (Some(raw), false) = (raw_bps, self.starting(now)) {
             if self.twcc_start.is_some() {
+                if self.twcc_raw.last().is_none_or(|(_, last)| *last != raw) {
+                    self.raw_changed_at = Some(now);
+                }
                 self.twcc_raw
                     .retain(|(at, _)| now.saturating_duration_since(*at) < RISE_WINDOW);
                 self.twcc_raw.push((now, raw));
+                self.keep_probe_evidence(now);
             }
         }
         if loss.is_some() {
@@ -141,6 +171,9 @@ impl Downlink {
             if stale {
                 self.base_rtt = Some((rtt, now));
             }
+        }
+        if self.queued() && !self.lossy() {
+            self.bloated_at = Some(now);
         }
     }
 
@@ -180,12 +213,18 @@ impl Downlink {
     /// missing): a round trip [`QUEUE_DELAY`] above the lowest seen counts
     /// too.
     pub fn congested(&self) -> bool {
-        let lossy = self.loss.is_some_and(|l| l >= NO_LOSS);
-        let queued = match (self.rtt, self.base_rtt) {
+        self.lossy() || self.queued()
+    }
+
+    fn lossy(&self) -> bool {
+        self.loss.is_some_and(|l| l >= NO_LOSS)
+    }
+
+    fn queued(&self) -> bool {
+        match (self.rtt, self.base_rtt) {
             (Some(rtt), Some((base, _))) => rtt.saturating_sub(base) >= QUEUE_DELAY,
             _ => false,
-        };
-        lossy || queued
+        }
     }
 
     /// Whether the estimator is still in its start-up.
@@ -249,11 +288,45 @@ impl Downlink {
     /// allocation gives str0m only what flows and the next what is asked
     /// for again: that rise is an allocation probe (at most twice the
     /// estimate), and the estimate shows the room before a layer climbs.
-    /// A link still too narrow is probed less and less often (up to every
-    /// [`MAX_PROBE_INTERVAL`]): a probe beyond its capacity fills its queue.
+    ///
+    /// But str0m allows no probe while its loss controller holds the
+    /// estimate down, which lasts 4–5 s past the last loss (the lossy
+    /// observations must leave its window), the estimate decaying
+    /// meanwhile; and its delay controller can stay flagged as overusing on
+    /// a clean link, the estimate frozen. So when at probe time the
+    /// estimator is stuck (`estimator_stuck`) and the receiver reports a
+    /// clean link (no loss, no queue: [`Downlink::congested`]), the
+    /// estimator starts again instead ([`Downlink::take_restart`]), from
+    /// what flows: a fresh estimator probes at once, at three and six times
+    /// that, and on while the link answers, and its estimates in the next
+    /// [`PROBE_EVIDENCE`] count after two ticks rather than the
+    /// [`RISE_WINDOW`]. A restart that did not end the lack is not repeated
+    /// for [`RESTART_WAIT`], doubling up to [`MAX_RESTART_WAIT`]. Only when
+    /// stuck, and not within [`RESTART_WAIT`] of a queue that delayed
+    /// without loss: a short probe passes a token bucket's burst at line
+    /// rate, and behind a shaper with a deep queue a fresh estimator's
+    /// first probes read 720 kbit/s of a 300 kbit/s link, which nothing
+    /// corrects until a layer climbs into the queue and fills it again.
+    ///
+    /// str0m also probes at any rise of the desired bitrate above the
+    /// estimate, however small, and the meters that make up the desired
+    /// bitrate move by a few percent at every allocation: told as measured,
+    /// that was five probes a second at a steady cap, each up to twice the
+    /// estimate. A change under [`DESIRED_STEP_PERCENT`] is not told.
     pub fn probe_toward(&mut self, used_bps: u64, desired_bps: u64, now: Instant) -> u64 {
+        let told = self.plan_probe(used_bps, desired_bps, now);
+        let last = self.told_desired;
+        if last > 0 && told.abs_diff(last) * 100 < last * DESIRED_STEP_PERCENT {
+            return last;
+        }
+        self.told_desired = told;
+        told
+    }
+
+    fn plan_probe(&mut self, used_bps: u64, desired_bps: u64, now: Instant) -> u64 {
         if desired_bps <= used_bps {
             self.next_probe = None;
+            self.next_restart = None;
             self.probe_armed = false;
             return desired_bps;
         }
@@ -261,17 +334,78 @@ impl Downlink {
             return desired_bps;
         }
         match self.next_probe {
-            Some((at, wait)) if now >= at => {
-                let wait = (wait * 2).min(MAX_PROBE_INTERVAL);
-                self.next_probe = Some((now + wait, wait));
+            Some(at) if now >= at => {
+                self.next_probe = Some(now + PROBE_INTERVAL);
+                let may_restart = self.next_restart.is_none_or(|(at, _)| now >= at)
+                    && self
+                        .bloated_at
+                        .is_none_or(|at| now.saturating_duration_since(at) >= RESTART_WAIT);
+                if may_restart && self.estimator_stuck(used_bps, now) && !self.congested() {
+                    let wait = self
+                        .next_restart
+                        .map_or(RESTART_WAIT, |(_, w)| (w * 2).min(MAX_RESTART_WAIT));
+                    self.next_restart = Some((now + wait, wait));
+                    self.restart = Some(used_bps);
+                    return desired_bps;
+                }
                 self.probe_armed = true;
                 used_bps
             }
             Some(_) => desired_bps,
             None => {
-                self.next_probe = Some((now + PROBE_INTERVAL, PROBE_INTERVAL));
+                self.next_probe = Some(now + PROBE_INTERVAL);
                 desired_bps
             }
+        }
+    }
+
+    /// Whether str0m's estimator is stuck: below what flows, falling tick
+    /// after tick for the whole [`RISE_WINDOW`], or not moved at all for
+    /// [`PROBE_INTERVAL`] (an estimator that probes moves at least a
+    /// little; str0m's can stay flagged as overusing on a clean link, its
+    /// estimate frozen and every probe refused, for good). The caller
+    /// checks that the link is clean.
+    fn estimator_stuck(&self, used_bps: u64, now: Instant) -> bool {
+        let below = self.twcc_raw.last().is_some_and(|(_, bps)| *bps < used_bps);
+        let frozen = self
+            .raw_changed_at
+            .is_some_and(|at| now.saturating_duration_since(at) >= PROBE_INTERVAL);
+        // Falling tick after tick, by a tenth or more, on a link that
+        // reports no loss: the loss controller decaying on old loss.
+        let raw = &self.twcc_raw;
+        let decaying = raw.len() >= 6
+            && raw.windows(2).all(|w| w[1].1 <= w[0].1)
+            && raw[raw.len() - 1].1 * 10 <= raw[0].1 * 9;
+        below || frozen || decaying
+    }
+
+    /// Whether str0m's estimator should start again, and from what
+    /// estimate (bit/s); see [`Downlink::probe_toward`].
+    pub fn take_restart(&mut self, now: Instant) -> Option<u64> {
+        let restart = self.restart.take();
+        if restart.is_some() {
+            self.restarted_at = Some(now);
+        }
+        restart
+    }
+
+    /// Soon after a restart, the estimates are the results of its probes:
+    /// once two ticks since the restart agree, they replace what came
+    /// before. Two, not one: a short probe passes a token bucket's burst at
+    /// line rate, and the first estimate after it can read several times
+    /// the link (1.4 Mbit/s behind a 300 kbit/s `tbf`), corrected at the
+    /// next tick.
+    fn keep_probe_evidence(&mut self, now: Instant) {
+        let Some(at) = self.restarted_at else {
+            return;
+        };
+        if now.saturating_duration_since(at) >= PROBE_EVIDENCE {
+            self.restarted_at = None;
+            return;
+        }
+        let n = self.twcc_raw.len();
+        if n >= 2 && self.twcc_raw[n - 2].0 > at {
+            self.twcc_raw.drain(..n - 2);
         }
     }
 
@@ -415,9 +549,11 @@ mod tests {
     }
 
     #[test]
-    fn a_lacking_subscriber_drops_its_desired_bitrate_for_one_allocation_at_growing_intervals() {
+    fn a_lacking_subscriber_drops_its_desired_bitrate_for_one_allocation_every_2_s() {
         let t0 = Instant::now();
         let mut d = Downlink::default();
+        // Loss: the estimator is not restarted (see the next test).
+        d.on_stats(None, Some(0.05), None, t0);
         let at = |ms: u64| t0 + Duration::from_millis(ms);
         assert_eq!(d.probe_toward(2_000, 2_000, at(0)), 2_000, "nothing lacks");
         assert_eq!(d.probe_toward(200, 2_000, at(0)), 2_000, "lacking: armed");
@@ -428,24 +564,97 @@ mod tests {
             2_000,
             "raised: a probe"
         );
+        assert_eq!(d.probe_toward(200, 2_000, at(3_900)), 2_000);
+        assert_eq!(d.probe_toward(200, 2_000, at(4_000)), 200, "again");
+        assert_eq!(d.probe_toward(200, 2_000, at(4_100)), 2_000);
+        assert_eq!(d.probe_toward(2_000, 2_000, at(4_200)), 2_000, "climbed");
+        assert_eq!(d.probe_toward(200, 2_000, at(4_300)), 2_000, "a new wait");
+        assert_eq!(d.probe_toward(200, 2_000, at(6_200)), 2_000);
+        assert_eq!(d.probe_toward(200, 2_000, at(6_300)), 200);
+    }
+
+    #[test]
+    fn an_estimate_stuck_below_what_flows_cleanly_restarts_and_two_ticks_of_its_estimates_count() {
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + STARTUP + Duration::from_millis(ms);
+        let mut d = Downlink::default();
+        d.on_twcc(1_000_000, true, t0);
+        d.on_stats(Some(300_000), Some(0.0), None, at(0));
+        assert_eq!(d.probe_toward(200_000, 2_000_000, at(0)), 2_000_000);
+        assert_eq!(d.take_restart(at(0)), None);
+        d.on_stats(Some(310_000), Some(0.0), None, at(1_000));
+        assert_eq!(d.probe_toward(200_000, 2_000_000, at(2_000)), 200_000);
         assert_eq!(
-            d.probe_toward(200, 2_000, at(5_900)),
-            2_000,
-            "twice the wait"
+            d.take_restart(at(2_000)),
+            None,
+            "an estimate above what flows: a probe as usual"
         );
-        assert_eq!(d.probe_toward(200, 2_000, at(6_000)), 200, "again");
-        assert_eq!(d.probe_toward(200, 2_000, at(6_100)), 2_000);
-        assert_eq!(d.probe_toward(200, 2_000, at(10_000)), 200, "at most 4 s");
-        assert_eq!(d.probe_toward(200, 2_000, at(10_100)), 2_000);
-        assert_eq!(d.probe_toward(200, 2_000, at(14_000)), 200);
-        assert_eq!(d.probe_toward(2_000, 2_000, at(14_100)), 2_000, "climbed");
-        assert_eq!(d.probe_toward(200, 2_000, at(14_200)), 2_000, "a new wait");
-        assert_eq!(d.probe_toward(200, 2_000, at(16_100)), 2_000);
+        assert_eq!(d.probe_toward(200_000, 2_000_000, at(2_100)), 2_000_000);
+        d.on_stats(Some(150_000), Some(0.0), None, at(2_200));
+        assert_eq!(d.probe_toward(200_000, 2_000_000, at(6_100)), 2_000_000);
         assert_eq!(
-            d.probe_toward(200, 2_000, at(16_200)),
-            200,
-            "from 2 s again"
+            d.take_restart(at(6_100)),
+            Some(200_000),
+            "below what flows, on a clean link: from what flows"
         );
+        assert_eq!(d.take_restart(at(6_100)), None, "once");
+        d.on_stats(Some(150_000), Some(0.0), None, at(5_850));
+        d.on_stats(Some(1_800_000), Some(0.0), None, at(6_350));
+        assert_eq!(
+            d.estimate(at(6_350)),
+            Some((150_000, Source::Twcc)),
+            "one tick is not enough"
+        );
+        d.on_stats(Some(2_000_000), Some(0.0), None, at(6_600));
+        assert_eq!(
+            d.estimate(at(6_600)),
+            Some((1_800_000, Source::Twcc)),
+            "two ticks of probe results count"
+        );
+        d.on_stats(Some(2_100_000), Some(0.0), None, at(6_850));
+        assert_eq!(d.estimate(at(6_850)), Some((2_000_000, Source::Twcc)));
+        d.on_stats(Some(1_700_000), Some(0.0), None, at(7_850));
+        d.on_stats(Some(2_400_000), Some(0.0), None, at(8_350));
+        assert_eq!(
+            d.estimate(at(8_350)),
+            Some((1_700_000, Source::Twcc)),
+            "then rises wait again"
+        );
+    }
+
+    #[test]
+    fn an_estimate_frozen_or_decaying_on_a_clean_link_restarts() {
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + STARTUP + Duration::from_millis(ms);
+        let mut d = Downlink::default();
+        d.on_twcc(1_000_000, true, t0);
+        for ms in (0..=2_000).step_by(250) {
+            d.on_stats(Some(260_000), Some(0.0), None, at(ms));
+        }
+        assert_eq!(d.probe_toward(150_000, 1_500_000, at(0)), 1_500_000);
+        assert_eq!(d.probe_toward(150_000, 1_500_000, at(2_000)), 1_500_000);
+        assert_eq!(d.take_restart(at(2_000)), Some(150_000));
+
+        // Falling tick after tick on a link without loss.
+        let mut d = Downlink::default();
+        d.on_twcc(1_000_000, true, t0);
+        for (i, ms) in (0..=2_000).step_by(250).enumerate() {
+            d.on_stats(Some(260_000 - 8_000 * i as u64), Some(0.0), None, at(ms));
+        }
+        assert_eq!(d.probe_toward(150_000, 1_500_000, at(0)), 1_500_000);
+        assert_eq!(d.probe_toward(150_000, 1_500_000, at(2_000)), 1_500_000);
+        assert_eq!(d.take_restart(at(2_000)), Some(150_000));
+    }
+
+    #[test]
+    fn small_moves_of_the_desired_bitrate_are_not_told() {
+        let t0 = Instant::now();
+        let mut d = Downlink::default();
+        assert_eq!(d.probe_toward(1_000, 1_000, t0), 1_000);
+        assert_eq!(d.probe_toward(1_040, 1_040, t0), 1_000, "4% up");
+        assert_eq!(d.probe_toward(950, 950, t0), 1_000, "5% down");
+        assert_eq!(d.probe_toward(1_000, 1_200, t0), 1_200, "20% up");
+        assert_eq!(d.probe_toward(300, 300, t0), 300, "asked for less");
     }
 
     #[test]

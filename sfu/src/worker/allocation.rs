@@ -225,6 +225,7 @@ impl Worker {
         let desired_bps = p
             .downlink
             .probe_toward(plan.used_bps, plan.desired_bps, now);
+        let restart = p.downlink.take_restart(now);
         for event in events {
             if matches!(event, CoreEvent::PausedForBandwidth { .. }) {
                 WorkerMetrics::add(&self.metrics.bandwidth_pauses, 1);
@@ -240,6 +241,9 @@ impl Worker {
             let used = Bitrate::bps(plan.used_bps);
             let desired = Bitrate::bps(desired_bps.max(plan.used_bps));
             self.mutate_peer(key, |rtc| {
+                if let Some(bps) = restart {
+                    rtc.bwe().reset(Bitrate::bps(bps));
+                }
                 rtc.bwe().set_bitrate(used, desired);
                 Ok(())
             });

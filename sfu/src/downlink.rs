@@ -624,26 +624,36 @@ mod tests {
 
     #[test]
     fn an_estimate_frozen_or_decaying_on_a_clean_link_restarts() {
-        let t0 = Instant::now();
-        let at = |ms: u64| t0 + STARTUP + Duration::from_millis(ms);
-        let mut d = Downlink::default();
-        d.on_twcc(1_000_000, true, t0);
-        for ms in (0..=2_000).step_by(250) {
-            d.on_stats(Some(260_000), Some(0.0), None, at(ms));
-        }
-        assert_eq!(d.probe_toward(150_000, 1_500_000, at(0)), 1_500_000);
-        assert_eq!(d.probe_toward(150_000, 1_500_000, at(2_000)), 1_500_000);
-        assert_eq!(d.take_restart(at(2_000)), Some(150_000));
-
-        // Falling tick after tick on a link without loss.
-        let mut d = Downlink::default();
-        d.on_twcc(1_000_000, true, t0);
-        for (i, ms) in (0..=2_000).step_by(250).enumerate() {
-            d.on_stats(Some(260_000 - 8_000 * i as u64), Some(0.0), None, at(ms));
-        }
-        assert_eq!(d.probe_toward(150_000, 1_500_000, at(0)), 1_500_000);
-        assert_eq!(d.probe_toward(150_000, 1_500_000, at(2_000)), 1_500_000);
-        assert_eq!(d.take_restart(at(2_000)), Some(150_000));
+        // A link without loss whose raw estimate reads `raw(tick)` every
+        // 0.25 s for 2 s, 150 kbit/s flowing, 1.5 Mbit/s wanted: the
+        // restart the probe at 2 s asks for.
+        let restart_after = |raw: &dyn Fn(u64) -> u64| {
+            let t0 = Instant::now();
+            let at = |ms: u64| t0 + STARTUP + Duration::from_millis(ms);
+            let mut d = Downlink::default();
+            d.on_twcc(1_000_000, true, t0);
+            for tick in 0..=8 {
+                d.on_stats(Some(raw(tick)), Some(0.0), None, at(tick * 250));
+            }
+            assert_eq!(d.probe_toward(150_000, 1_500_000, at(0)), 1_500_000);
+            let told = d.probe_toward(150_000, 1_500_000, at(2_000));
+            (told, d.take_restart(at(2_000)))
+        };
+        assert_eq!(
+            restart_after(&|_| 260_000),
+            (1_500_000, Some(150_000)),
+            "frozen: restarted"
+        );
+        assert_eq!(
+            restart_after(&|tick| 260_000 - 8_000 * tick),
+            (1_500_000, Some(150_000)),
+            "falling tick after tick: restarted"
+        );
+        assert_eq!(
+            restart_after(&|tick| 260_000 + 1_000 * (tick % 2)),
+            (150_000, None),
+            "moving: the usual probe"
+        );
     }
 
     #[test]

@@ -22,9 +22,17 @@ fn ms(n: u64) -> Duration {
 /// and a subscriber whose downlink has 25 ms each way (50 ms round trip)
 /// and the given cap.
 fn call(cap_bps: u64) -> (World, usize, TrackInfo, TrackInfo) {
+    call_with_viewers(cap_bps, 0)
+}
+
+/// [`call`], with `viewers` more subscribers on unshaped links.
+fn call_with_viewers(cap_bps: u64, viewers: usize) -> (World, usize, TrackInfo, TrackInfo) {
     let mut w = World::new();
     let publisher = w.join(true);
     let sub = w.join(true);
+    for _ in 0..viewers {
+        w.join(true);
+    }
     w.clients[publisher].layer_packets = CAMERA_LAYER_PACKETS;
     let answer = w.publish(publisher).unwrap();
     let (video, audio) = (
@@ -189,17 +197,7 @@ fn a_cap_that_drops_lowers_the_layer_within_2_s_and_lifting_it_climbs_back_withi
 fn watch_low_then_ask_high(
     narrowed: Option<u64>,
 ) -> (Vec<Received>, Vec<Received>, Instant, u64, u64) {
-    let mut w = World::new();
-    let publisher = w.join(true);
-    let sub = w.join(true);
-    let _other = w.join(true);
-    w.clients[publisher].layer_packets = CAMERA_LAYER_PACKETS;
-    let answer = w.publish(publisher).unwrap();
-    let (video, audio) = (
-        track_of(&answer, MediaKind::Video),
-        track_of(&answer, MediaKind::Audio),
-    );
-    shape(&mut w, sub, Some(3_000_000), 0.0);
+    let (mut w, sub, video, audio) = call_with_viewers(3_000_000, 1);
     let mut dc = Dynacast::default();
     w.run_dynacast(ms(8000), &mut dc);
     let id = w.client(sub).id;

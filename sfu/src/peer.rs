@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use str0m::bwe::Bitrate;
 use str0m::net::Transmit;
 use str0m::rtp::StreamTx;
-use str0m::{Candidate, Event, Input, Output, PacerReason, Reason, Rtc};
+use str0m::{Candidate, Event, Output, PacerReason, Reason, Rtc};
 
 use crate::api::{MediaKind, PeerRole, PeerState, SfuError};
 use crate::ids::ParticipantId;
@@ -193,8 +193,7 @@ fn drain(
         match rtc.poll_output().map_err(|e| e.to_string())? {
             Output::Timeout(t) if paced < PACER_STEPS && pacer_step(rtc) => {
                 paced += 1;
-                rtc.handle_input(Input::Timeout(t))
-                    .map_err(|e| e.to_string())?;
+                rtc.release_written(t).map_err(|e| e.to_string())?;
             }
             Output::Timeout(t) => {
                 *next_timeout = t;
@@ -211,7 +210,9 @@ fn drain(
 /// Through the worker's timer (1 ms granularity) a subscriber's keyframe
 /// would leave a packet a millisecond, each in its own send. Those steps
 /// are taken here instead, up to this many per drain, so a subscriber's
-/// packets leave together as they do without BWE.
+/// packets leave together as they do without BWE. A step is the session's
+/// part of a timeout (`Rtc::release_written`), not ICE, DTLS or statistics;
+/// unpaced media needs no step per packet (vendor/str0m/PATCHES.md, 8).
 const PACER_STEPS: usize = 256;
 
 fn pacer_step(rtc: &Rtc) -> bool {

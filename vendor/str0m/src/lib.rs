@@ -2076,15 +2076,29 @@ impl Rtc {
     /// other timer (RTCP reports, NACKs, ICE, DTLS, statistics) waits for its
     /// own `Input::Timeout`, reported by [`Rtc::poll_output()`] as usual.
     ///
-    /// With bandwidth estimation on (its pacer and probes run on timeouts),
-    /// before a stream's first timeout, or while closing, it is a full
-    /// `handle_input(Input::Timeout(now))`.
+    /// With bandwidth estimation on (its estimator, pacer and probes are
+    /// timed by every timeout), or before a send stream's first timeout, it is
+    /// the session's whole timeout, still without ICE, DTLS, SCTP, channels
+    /// and statistics; an owner can take the pacer's one-packet steps
+    /// (`Reason::Pacer(PacerReason::Immediate)`) with it too. While closing,
+    /// or before the first time was seen, or if `now` is earlier than the
+    /// last time, it is a full `handle_input(Input::Timeout(now))`.
     pub fn release_written(&mut self, now: Instant) -> Result<(), RtcError> {
         if self.state != RtcState::Alive || now < self.last_now || self.need_init_time {
             return self.handle_input(Input::Timeout(now));
         }
         if !self.session.release_written(now) {
-            return self.handle_input(Input::Timeout(now));
+            if self.session.rtp_closing() {
+                return self.handle_input(Input::Timeout(now));
+            }
+            // The session's whole timeout (estimator, pacer, reports), not
+            // ICE, DTLS, SCTP, channels or statistics.
+            self.last_now = now;
+            let Rtc {
+                session, readiness, ..
+            } = self;
+            session.handle_timeout(now, &mut readiness.wake())?;
+            return Ok(());
         }
         self.last_now = now;
         // A new timeout (the pacer's), and datagrams from the send path only:

@@ -351,9 +351,16 @@ impl Session {
         Ok(())
     }
 
+    /// relais patch: whether the session is closing (see `Rtc::release_written`).
+    pub fn rtp_closing(&self) -> bool {
+        self.rtp_closing
+    }
+
     /// relais patch: the send-queue part of [`Session::handle_timeout`] (see
-    /// `Rtc::release_written`). Returns `false`, having done nothing, when a
-    /// full timeout is needed instead.
+    /// `Rtc::release_written`). Returns `false`, having done nothing, when the
+    /// whole session timeout is needed instead: with bandwidth estimation on
+    /// (its estimator, pacer and probes are timed by every timeout), before a
+    /// send stream's first timeout, or while closing.
     pub fn release_written(&mut self, now: Instant) -> bool {
         if self.rtp_closing || self.bwe.is_some() {
             return false;
@@ -1255,6 +1262,12 @@ impl Session {
         // The cluster_id is captured by the pacer at poll time, before register_send() might clear it
         let (midrid, cluster_id) = self.pacer.poll_queue()?;
         let stream = self.streams.stream_tx_by_midrid(midrid)?;
+        // relais patch: more of an unpaced queue without a timeout per packet
+        // (`LeakyBucketPacer::unpaced_streak`), media only.
+        if self.pacer.continued_streak() && !stream.has_unsent_media() {
+            self.pacer.end_unpaced_streak();
+            return None;
+        }
         let Some(media) = self.medias.iter().find(|m| m.mid() == stream.mid()) else {
             trace!("Pacer pointed to mid {} which has no media", midrid.mid());
             return None;

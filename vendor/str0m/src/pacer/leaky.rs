@@ -50,6 +50,16 @@ pub struct LeakyBucketPacer {
     completed_probe: Option<TwccClusterId>,
     /// Gates poll_queue() until handle_timeout() is called after packet emission.
     needs_timeout_before_next_poll: bool,
+    /// relais patch: `next_poll_queue` was chosen because it holds unpaced media.
+    next_poll_unpaced: bool,
+    /// relais patch: the unpaced queue polled since the last handle_timeout.
+    /// Unpaced media leaves at once whatever the debt, so its packets need no
+    /// timeout each: poll_queue() gives this queue again (a streak) until the
+    /// session finds no media left in it and ends the streak
+    /// (`end_unpaced_streak`), or the next handle_timeout() does.
+    unpaced_streak: Option<MidRid>,
+    /// relais patch: the last poll_queue() continued an unpaced streak.
+    continued_streak: bool,
 }
 
 impl Pacer for LeakyBucketPacer {
@@ -83,6 +93,7 @@ impl Pacer for LeakyBucketPacer {
     ) -> Option<PaddingRequest> {
         // Clear the gate when time advances
         self.needs_timeout_before_next_poll = false;
+        self.unpaced_streak = None;
 
         // Clear the poll time - it will be recalculated below if needed.
         // This is important because if we return early (e.g., next_poll_queue is already set),
@@ -100,6 +111,7 @@ impl Pacer for LeakyBucketPacer {
 
         if let Some(request) = self.maybe_create_padding_request(now) {
             self.next_poll_queue = Some(request.midrid);
+            self.next_poll_unpaced = false;
             return Some(request);
         }
 
@@ -115,6 +127,7 @@ impl Pacer for LeakyBucketPacer {
             self.next_poll_queue = None;
         } else {
             self.next_poll_queue = queue.map(|q| q.midrid);
+            self.next_poll_unpaced = next_poll_time_and_reason.1 == PacerReason::Unpaced;
         }
 
         self.next_poll_time = Some(next_poll_time_and_reason);
@@ -125,14 +138,21 @@ impl Pacer for LeakyBucketPacer {
     fn poll_queue(&mut self) -> Option<(MidRid, Option<TwccClusterId>)> {
         // GATE: Block if we need timeout first
         if self.needs_timeout_before_next_poll {
-            return None;
+            // relais patch: except for more of an unpaced queue's media.
+            let streak = self.unpaced_streak?;
+            self.continued_streak = true;
+            return Some((streak, self.active_cluster()));
         }
+        self.continued_streak = false;
 
         let next = self.next_poll_queue.take()?;
 
         // Mark that we need timeout before next poll
         self.needs_timeout_before_next_poll = true;
         self.request_immediate_timeout();
+        if std::mem::take(&mut self.next_poll_unpaced) {
+            self.unpaced_streak = Some(next);
+        }
 
         // Capture the cluster ID at poll time, before register_send() might clear it
         let cluster_id = self.active_cluster();
@@ -182,6 +202,9 @@ impl LeakyBucketPacer {
             probe_queue: VecDeque::new(),
             completed_probe: None,
             needs_timeout_before_next_poll: true,
+            next_poll_unpaced: false,
+            unpaced_streak: None,
+            continued_streak: false,
         }
     }
 
@@ -193,6 +216,19 @@ impl LeakyBucketPacer {
         trace!(?config, "Probe start");
         self.probe_queue.push_back(ProbeClusterState::new(config));
         self.request_immediate_timeout();
+    }
+
+    /// relais patch: whether the last poll_queue() continued an unpaced streak
+    /// (the session sends media only then, never padding).
+    pub(crate) fn continued_streak(&self) -> bool {
+        self.continued_streak
+    }
+
+    /// relais patch: the streak's queue has no media left; the next queue
+    /// waits for a timeout, as it did before the streak.
+    pub(crate) fn end_unpaced_streak(&mut self) {
+        self.unpaced_streak = None;
+        self.continued_streak = false;
     }
 
     /// Get the cluster ID of the active probe, if any.

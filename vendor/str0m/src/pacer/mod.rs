@@ -47,6 +47,21 @@ impl PacerImpl {
         }
     }
 
+    /// relais patch: see `LeakyBucketPacer::continued_streak`.
+    pub fn continued_streak(&self) -> bool {
+        match self {
+            PacerImpl::Null(_) => false,
+            PacerImpl::LeakyBucket(v) => v.continued_streak(),
+        }
+    }
+
+    /// relais patch: see `LeakyBucketPacer::end_unpaced_streak`.
+    pub fn end_unpaced_streak(&mut self) {
+        if let PacerImpl::LeakyBucket(v) = self {
+            v.end_unpaced_streak();
+        }
+    }
+
     pub fn check_probe_complete(&mut self, now: Instant) -> Option<TwccClusterId> {
         match self {
             PacerImpl::Null(_) => None,

@@ -1297,6 +1297,11 @@ impl StreamTx {
         self.send_queue.handle_timeout(now);
     }
 
+    /// relais patch: whether a resend or a stamped packet waits to be sent.
+    pub(crate) fn has_unsent_media(&self) -> bool {
+        !self.resends.is_empty() || self.send_queue.has_stamped()
+    }
+
     /// relais patch: whether [`StreamTx::handle_timeout`] has never run.
     pub(crate) fn needs_first_timeout(&self) -> bool {
         self.kind.is_none()

@@ -51,6 +51,13 @@ impl SendQueue {
             .unwrap_or_default()
     }
 
+    /// relais patch: whether `peek` would give a packet.
+    pub fn has_stamped(&self) -> bool {
+        self.queue
+            .front()
+            .is_some_and(|p| p.timestamp != not_happening())
+    }
+
     pub fn peek(&mut self) -> Option<&mut RtpPacket> {
         let peeked = self.queue.front_mut()?;
         if peeked.timestamp == not_happening() {

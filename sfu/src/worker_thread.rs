@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use mio::{Events, Interest, Poll, Token, Waker};
+use str0m::net::Transmit;
 use tokio::sync::mpsc;
 
 use crate::api::{Command, CoreEvent, SfuConfig};
@@ -27,6 +28,12 @@ const READ_BATCH: usize = 256;
 /// sends even if more input waits: it bounds the delay a burst adds, while
 /// letting each subscriber's packets of one burst leave in one GSO send.
 const FLUSH_AT: usize = 2048;
+/// Datagrams drained from written peers before they are sent, while more
+/// written peers wait: the first subscribers of a burst get their packets
+/// while the rest are being built, and a send fills a few `sendmmsg` calls
+/// (`socket::BATCH` messages each, a subscriber's run of datagrams being
+/// one GSO message).
+const SEND_PART: usize = 256;
 /// Largest datagram read.
 const MAX_DATAGRAM: usize = 2048;
 /// Messages another worker may queue here before new ones are dropped.
@@ -187,6 +194,32 @@ fn run(
     }
 }
 
+/// Send datagrams, in batches where the platform has them.
+fn send(out: &mut Out, outbox: &[Transmit], metrics: &WorkerMetrics) {
+    match &mut out.batch {
+        Some(batch) => {
+            let sent = batch.send(
+                &out.socket,
+                outbox.iter().map(|t| (t.destination, &t.contents[..])),
+            );
+            WorkerMetrics::add(&metrics.send_dropped, sent.would_block as u64);
+        }
+        None => {
+            for t in outbox.iter() {
+                match out.socket.send_to(&t.contents, t.destination) {
+                    Ok(_) => {}
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                        WorkerMetrics::add(&metrics.send_dropped, 1);
+                    }
+                    Err(e) => {
+                        tracing::debug!(error = %e, destination = %t.destination, "send failed")
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// Read up to a batch of datagrams. Returns whether more may be waiting.
 fn read_batch(
     out: &mut Out,
@@ -215,30 +248,14 @@ fn read_batch(
 /// Send the datagrams and deliver the messages for other workers, waking
 /// each of those once.
 fn flush(out: &mut Out, worker: &mut Worker, metrics: &WorkerMetrics) {
-    let outbox = worker.outbox();
-    match &mut out.batch {
-        Some(batch) => {
-            let sent = batch.send(
-                &out.socket,
-                outbox.iter().map(|t| (t.destination, &t.contents[..])),
-            );
-            WorkerMetrics::add(&metrics.send_dropped, sent.would_block as u64);
-        }
-        None => {
-            for t in outbox.iter() {
-                match out.socket.send_to(&t.contents, t.destination) {
-                    Ok(_) => {}
-                    Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                        WorkerMetrics::add(&metrics.send_dropped, 1);
-                    }
-                    Err(e) => {
-                        tracing::debug!(error = %e, destination = %t.destination, "send failed")
-                    }
-                }
-            }
+    loop {
+        let (outbox, more) = worker.outbox_part(SEND_PART);
+        send(out, outbox, metrics);
+        outbox.clear();
+        if !more {
+            break;
         }
     }
-    outbox.clear();
     let index = worker.config().index;
     for (to, msg) in worker.relay_outbox().drain(..) {
         let Some((queue, _)) = out.links.workers.get(to) else {

@@ -83,6 +83,8 @@ pub struct Worker {
     /// and the time of the latest (when they are drained, str0m is given
     /// this time to release what was written).
     written: Vec<PeerKey>,
+    /// How many of `written` are drained (`Worker::outbox_part`).
+    written_drained: usize,
     writes_pending: usize,
     written_at: Instant,
     /// str0m events waiting to be handled.
@@ -127,6 +129,7 @@ impl Worker {
             next_housekeeping: now + HOUSEKEEPING_INTERVAL,
             outbox: Vec::with_capacity(1024),
             written: Vec::with_capacity(1024),
+            written_drained: 0,
             writes_pending: 0,
             written_at: now,
             rtc_events: Vec::with_capacity(64),
@@ -157,8 +160,18 @@ impl Worker {
     /// written media since their last drain are drained first, each once,
     /// so that a peer's datagrams are next to each other.
     pub fn outbox(&mut self) -> &mut Vec<Transmit> {
-        self.drain_written();
+        self.drain_written(usize::MAX);
         &mut self.outbox
+    }
+
+    /// The outbox once at least `enough` datagrams wait in it or every
+    /// written peer is drained, and whether written peers are left to drain:
+    /// the caller sends and clears, then asks again while that is true. A
+    /// burst written to hundreds of subscribers then starts leaving after
+    /// the first few are drained instead of after the last.
+    pub fn outbox_part(&mut self, enough: usize) -> (&mut Vec<Transmit>, bool) {
+        let more = self.drain_written(enough);
+        (&mut self.outbox, more)
     }
 
     /// Datagrams waiting to be sent, counting media written but not yet
@@ -177,11 +190,16 @@ impl Worker {
     /// one from the timer queue right after. The release is the send-queue
     /// part of a timeout only (`Rtc::release_written`, a patch of ours in
     /// vendor/str0m); the peer's other timers keep their own deadlines.
-    fn drain_written(&mut self) {
-        self.writes_pending = 0;
+    ///
+    /// Stops early, returning true, once `enough` datagrams wait in the
+    /// outbox; the next call goes on from there.
+    fn drain_written(&mut self, enough: usize) -> bool {
         let now = self.written_at;
-        let mut written = std::mem::take(&mut self.written);
-        for key in written.drain(..) {
+        while let Some(&key) = self.written.get(self.written_drained) {
+            if self.outbox.len() >= enough {
+                return true;
+            }
+            self.written_drained += 1;
             // A peer drained since (by another input) has nothing left here.
             if self.peer(key).is_some_and(|p| p.undrained) {
                 self.mutate_peer(key, |rtc| {
@@ -189,7 +207,10 @@ impl Worker {
                 });
             }
         }
-        self.written = written;
+        self.written.clear();
+        self.written_drained = 0;
+        self.writes_pending = 0;
+        false
     }
 
     /// Messages for other workers produced so far; the caller delivers and clears them.

@@ -127,6 +127,11 @@ impl DdStream {
         })
     }
 
+    /// Counts the structures seen (a repeated one does not count).
+    pub fn structure_changes(&self) -> u32 {
+        self.generation
+    }
+
     pub fn structure(&self) -> Option<&Structure> {
         self.structure.as_deref()
     }

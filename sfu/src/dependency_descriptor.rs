@@ -466,6 +466,55 @@ mod tests {
         assert!(last.start_of_frame && last.end_of_frame);
     }
 
+    /// Chromium 156 here, AV1 `L3T3_KEY` through Relais (the server's
+    /// debug log, `web-client/tests/av1-svc.test.mjs`): its first keyframe.
+    const CHROMIUM_156_L3T3_KEY: &[u8] = &[
+        192, 0, 1, 192, 8, 20, 133, 33, 78, 170, 170, 168, 0, 6, 0, 0, 64, 0, 16, 0, 2, 170, 128,
+        168, 0, 6, 0, 0, 64, 0, 16, 0, 2, 160, 0, 168, 0, 6, 0, 0, 64, 0, 22, 213, 73, 36, 27, 85,
+        36, 144, 109, 84, 146, 49, 87, 224, 1, 151, 76, 168, 100, 51, 14, 34, 35, 150, 236, 168,
+        101, 83, 4, 34, 67, 144, 236, 168, 119, 83, 1, 63, 0, 179, 2, 127, 1, 103, 4, 255, 2, 207,
+        31, 128,
+    ];
+
+    #[test]
+    fn chromium_l3t3_key_structure() {
+        let mut s = None;
+        let key = read(CHROMIUM_156_L3T3_KEY, &mut s).unwrap();
+        assert_eq!((key.frame_number, key.spatial, key.temporal), (1, 0, 0));
+        assert!(key.start_of_frame && key.end_of_frame && key.structure_attached);
+        let st = s.as_deref().unwrap();
+        assert_eq!(
+            (st.decode_targets, st.template_count, st.chains),
+            (9, 15, 3)
+        );
+        assert_eq!(&st.resolutions[..3], &[(320, 180), (640, 360), (1280, 720)]);
+        // The same templates as libwebrtc's L3T3_KEY (and the test
+        // publishers', `dd_writer::l3t3_key`): the keyframe a switch point
+        // of all nine targets, S0's T0 delta frames of S0's three.
+        let t = st.templates();
+        assert!((0..9).all(|dt| t[0].dtis.get(dt) == Dti::Switch));
+        assert_eq!(
+            (t[1].spatial, t[1].temporal, t[1].fdiffs.as_slice()),
+            (0, 0, &[12][..])
+        );
+        let s0: Vec<Dti> = (0..4).map(|dt| t[1].dtis.get(dt)).collect();
+        assert_eq!(s0, [Dti::Switch, Dti::Switch, Dti::Switch, Dti::NotPresent]);
+        // K-SVC: a delta frame of one spatial layer is in no other spatial
+        // layer's decode targets.
+        for t in st
+            .templates()
+            .iter()
+            .filter(|t| !t.fdiffs.as_slice().is_empty())
+        {
+            for dt in 0..9u8 {
+                let other = dt / 3 != t.spatial;
+                if other && t.fdiffs.as_slice() != [1] {
+                    assert_eq!(t.dtis.get(dt), Dti::NotPresent, "{t:?} target {dt}");
+                }
+            }
+        }
+    }
+
     #[test]
     fn custom_fields_override_the_template() {
         let mut s = None;

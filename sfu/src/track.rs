@@ -118,7 +118,20 @@ impl Track {
             return None;
         }
         let stream = self.dd.get_or_insert_with(DdStream::default);
+        let before = stream.structure_changes();
         let frame = stream.read(bytes).ok()?;
+        if stream.structure_changes() != before {
+            if let Some(s) = stream.structure() {
+                tracing::debug!(
+                    track = %self.info.id,
+                    spatial_layers = s.spatial_layers(),
+                    decode_targets = s.decode_targets,
+                    templates = s.template_count,
+                    descriptor = ?bytes,
+                    "AV1 dependency structure"
+                );
+            }
+        }
         if frame.keyframe {
             if let Some(s) = stream.structure() {
                 self.svc_layers = s.spatial_layers().clamp(1, 3);

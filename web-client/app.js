@@ -224,7 +224,7 @@ function startPrejoin(room) {
     $('prejoin-cam').addEventListener('click', () => { app.camWanted = !app.camWanted; renderPrejoinToggles(); });
     $('prejoin-mic').addEventListener('click', () => { app.micWanted = !app.micWanted; renderPrejoinToggles(); });
     const codec = app.params.get('codec');
-    if (codec === 'H264' || codec === 'VP9') $('codec-select').value = codec;
+    if (['H264', 'VP9', 'AV1'].includes(codec)) $('codec-select').value = codec;
   }
   $('prejoin-form').addEventListener('submit', (ev) => { ev.preventDefault(); joinRoom(); });
   $('prejoin-name').focus();

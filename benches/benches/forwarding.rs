@@ -28,6 +28,7 @@ fn packet(seq: u64, at: Instant, key: bool) -> Incoming {
         starts_frame: key,
         marker: false,
         spatial: None,
+        dd: None,
     }
 }
 

@@ -18,6 +18,7 @@
 use std::time::Instant;
 
 use crate::codec::{Spatial, Temporal};
+use crate::dd_stream::DdFrame;
 use crate::layers::Layers;
 use crate::temporal_filter::{Pass, TemporalFilter};
 
@@ -44,6 +45,9 @@ pub struct Incoming {
     pub marker: bool,
     /// The packet's spatial layer, in an SVC stream.
     pub spatial: Option<Spatial>,
+    /// The packet's dependency descriptor (AV1 SVC): with it, which frames
+    /// pass is decided by decode target rather than by layer numbers.
+    pub dd: Option<DdFrame>,
 }
 
 /// How to write a packet that passes.
@@ -95,6 +99,8 @@ pub struct Forwarder {
     /// The stream is SVC: `target` and `current` name spatial layers
     /// within it.
     svc: bool,
+    /// Its frames carry dependency descriptors (AV1 SVC).
+    dd: bool,
 }
 
 impl Forwarder {
@@ -143,10 +149,14 @@ impl Forwarder {
         self.last.map(|l| l.arrival)
     }
 
-    /// The layer whose keyframe this forwarder waits for, if any. An SVC
-    /// stream goes down a spatial layer without one.
+    /// The layer whose keyframe this forwarder waits for, if any. A VP9
+    /// SVC stream goes down a spatial layer without one (the lower layers
+    /// flow with the upper ones); an AV1 one with descriptors asks for one
+    /// either way (in `L3T3_KEY` a subscriber of the top layer does not
+    /// receive the lower layers' delta frames).
     pub fn awaiting_keyframe(&self) -> Option<u8> {
         match (self.target, self.current) {
+            (Some(t), Some(_)) if self.dd => (!self.temporal.dd_settled()).then_some(t),
             (Some(t), Some(c)) if self.svc && t < c => None,
             (Some(t), c) if c != Some(t) => Some(t),
             _ => None,
@@ -186,6 +196,7 @@ impl Forwarder {
     /// takes the spatial layers.
     fn forward_svc(&mut self, p: &Incoming) -> Option<Rewrite> {
         self.svc = true;
+        self.dd = p.dd.is_some();
         let target = self.target?;
         self.temporal.set_spatial_target(target);
         let mut switched = self.enter(p, self.current.is_none())?;
@@ -301,6 +312,7 @@ mod tests {
                     starts_frame: i == 0,
                     marker: i + 1 == packets,
                     spatial: None,
+                    dd: None,
                 })
                 .collect();
             self.seq += packets as u64;

@@ -16,6 +16,12 @@ pub mod audio_top_n;
 pub mod bitrate;
 pub mod codec;
 pub mod codec_preference;
+pub mod dd_extension;
+#[cfg(test)]
+mod dd_forwarding_tests;
+pub mod dd_stream;
+pub mod dd_writer;
+pub mod dependency_descriptor;
 pub mod downlink;
 pub mod dynacast;
 pub mod forwarder;

@@ -12,6 +12,7 @@ use str0m::rtp::StreamTx;
 use str0m::{Candidate, Event, Output, PacerReason, Reason, Rtc};
 
 use crate::api::{MediaKind, PeerRole, PeerState, SfuError};
+use crate::dd_extension::{self, DD_EXTENSION_ID};
 use crate::ids::ParticipantId;
 
 /// Index of a peer in the worker's peer table.
@@ -99,7 +100,10 @@ impl Peer {
         let mut builder = Rtc::builder()
             .set_ice_lite(true)
             .set_rtp_mode(true)
-            .set_send_buffer_video(SEND_HISTORY_VIDEO);
+            .set_send_buffer_video(SEND_HISTORY_VIDEO)
+            // AV1 SVC: which layer each packet is, and what the receiver's
+            // decoder needs to assemble what it gets.
+            .set_extension(DD_EXTENSION_ID, dd_extension::extension());
         if role == PeerRole::Subscribe {
             // Loss and round trip for the metrics (and the raw estimate).
             builder = builder.set_stats_interval(Some(SUBSCRIBER_STATS_INTERVAL));

@@ -61,6 +61,7 @@ impl Stream {
                         sid,
                         ends_layer_frame: k + 1 == n,
                     }),
+                    dd: None,
                 });
                 self.seq += 1;
             }

@@ -30,9 +30,21 @@
 //! spatial level down at the next picture, up only at a keyframe (in
 //! `L3T3_KEY` the upper layers refer to the lower ones only there).
 //!
+//! AV1 SVC (packets with a dependency descriptor, [`crate::dd_stream`]):
+//! the same units, but a layer frame passes when the decode target the
+//! subscriber is given needs it (its indication for the target is not
+//! "not present") and no frame it refers to was dropped here. The decode
+//! target moves (up or down) only at a frame that is a switch point for the
+//! new one and whose references passed: a keyframe, or within a spatial
+//! layer the next frame the encoder marked so. In `L3T3_KEY` a subscriber
+//! of the top layer does not get the lower layers' delta frames, so going
+//! down a spatial layer waits for a keyframe too.
+//!
 //! Fixed-size state; nothing here allocates.
 
 use crate::codec::{Spatial, Temporal};
+use crate::dd_stream::{DdFrame, DecodeTarget};
+use crate::dependency_descriptor::Dti;
 use crate::forwarder::Incoming;
 use crate::layers::TOP_TEMPORAL;
 
@@ -77,6 +89,8 @@ struct Frame {
     shift: Shift,
     /// The packets missing just before it were counted as dropped.
     gap_counted: bool,
+    /// Its dependency descriptor frame number (AV1 SVC).
+    number: Option<u64>,
 }
 
 #[derive(Debug, Clone)]
@@ -93,6 +107,11 @@ pub struct TemporalFilter {
     frames: [Frame; FRAMES],
     /// Frames decided since the restart (the ring holds the last `FRAMES`).
     decided: usize,
+    /// AV1 SVC: the decode target forwarded, the structure it belongs to,
+    /// and whether its spatial layer is the one the target asks for.
+    dd_current: Option<DecodeTarget>,
+    dd_structure: u32,
+    dd_settled: bool,
 }
 
 impl Default for TemporalFilter {
@@ -113,6 +132,9 @@ impl TemporalFilter {
             ended: false,
             frames: [Frame::default(); FRAMES],
             decided: 0,
+            dd_current: None,
+            dd_structure: 0,
+            dd_settled: true,
         }
     }
 
@@ -140,6 +162,12 @@ impl TemporalFilter {
     /// The highest spatial layer of an SVC stream passing now.
     pub fn spatial_level(&self) -> u8 {
         self.spatial_level
+    }
+
+    /// AV1 SVC: the decode target forwarded has the spatial layer asked
+    /// for (or the nearest the publisher sends), so no keyframe is needed.
+    pub fn dd_settled(&self) -> bool {
+        self.dd_settled
     }
 
     /// A new simulcast layer (or an SVC stream) starts, at its keyframe: its
@@ -199,7 +227,10 @@ impl TemporalFilter {
                 self.spatial_level = self.spatial_target;
             }
         }
-        let pass = t.tid <= self.level && sid <= self.spatial_level;
+        let pass = match &p.dd {
+            Some(dd) => self.decide_dd(dd),
+            None => t.tid <= self.level && sid <= self.spatial_level,
+        };
         let head = gap > 0
             && ended
             && !p.starts_frame
@@ -218,6 +249,7 @@ impl TemporalFilter {
             spatial_level: self.spatial_level,
             shift: self.shift,
             gap_counted: tail || head,
+            number: p.dd.map(|d| d.number),
         };
         self.record(frame);
         if pass {
@@ -244,6 +276,47 @@ impl TemporalFilter {
             shift: frame.shift,
             marker,
         }
+    }
+
+    /// AV1 SVC: whether a new layer frame passes, the decode target moved
+    /// first if this frame allows it. The levels follow the target's layers.
+    fn decide_dd(&mut self, dd: &DdFrame) -> bool {
+        if dd.structure != self.dd_structure {
+            // Decode target indices of an older structure mean nothing now.
+            self.dd_structure = dd.structure;
+            self.dd_current = None;
+        }
+        let want = dd.target(self.spatial_target, self.target);
+        if let Some(w) = want {
+            if self.dd_current != Some(w)
+                && dd.dti(w.index) == Dti::Switch
+                && self.references_passed(dd)
+            {
+                self.dd_current = Some(w);
+            }
+        }
+        self.dd_settled = match (want, self.dd_current) {
+            (None, _) => true,
+            (Some(w), Some(c)) => w.spatial == c.spatial,
+            (Some(_), None) => false,
+        };
+        let Some(current) = self.dd_current else {
+            return false;
+        };
+        self.level = current.temporal;
+        self.spatial_level = current.spatial;
+        dd.dti(current.index) != Dti::NotPresent && self.references_passed(dd)
+    }
+
+    /// No frame `dd` refers to was dropped here (one not remembered, lost
+    /// before the SFU or too old, is taken as passed: the receiver repairs
+    /// or skips it).
+    fn references_passed(&self, dd: &DdFrame) -> bool {
+        dd.references().all(|r| {
+            self.remembered()
+                .find(|f| f.number == Some(r))
+                .is_none_or(|f| f.pass)
+        })
     }
 
     fn next_level(&self, t: Temporal, keyframe: bool) -> u8 {
@@ -279,7 +352,13 @@ impl TemporalFilter {
         let (next, before) = (next?, before?);
         let level = next.level.min(before.level);
         let spatial_level = next.spatial_level.min(before.spatial_level);
-        let passes = !next.gap_counted && t.tid <= level && sid <= spatial_level;
+        let passes = !next.gap_counted
+            && match &p.dd {
+                Some(dd) => self
+                    .dd_current
+                    .is_some_and(|c| dd.dti(c.index) != Dti::NotPresent),
+                None => t.tid <= level && sid <= spatial_level,
+            };
         passes.then(|| {
             let mut frame = next;
             frame.spatial_level = spatial_level;
@@ -355,6 +434,7 @@ mod tests {
                     starts_frame: k == 0,
                     marker: k + 1 == self.packets,
                     spatial: None,
+                    dd: None,
                 })
                 .collect();
             self.frame += 1;

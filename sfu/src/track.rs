@@ -9,6 +9,7 @@ use str0m::media::{Mid, Pt, Rid};
 use crate::api::TrackInfo;
 use crate::bitrate::BitrateMeter;
 use crate::codec::{Codec, Spatial};
+use crate::dd_stream::{DdFrame, DdStream};
 use crate::ids::{ParticipantId, RoomId};
 use crate::keyframe_throttle::KeyframeThrottle;
 use crate::layer_selector::LayerView;
@@ -53,6 +54,9 @@ pub struct Track {
     pub layers: [LayerState; 3],
     pub subscribers: Vec<ParticipantId>,
     pub throttle: KeyframeThrottle,
+    /// AV1 without simulcast whose packets carry the dependency
+    /// descriptor: its structure and frame numbers.
+    pub dd: Option<DdStream>,
     /// Audio top-N: not among the loudest of a large room, so not forwarded
     /// (set on the housekeeping timer, read per packet).
     pub silenced: bool,
@@ -102,6 +106,48 @@ impl Track {
             sid: layer.sid,
             ends_layer_frame: d.ends_frame,
         })
+    }
+
+    /// Read an AV1 packet's dependency descriptor (a track without
+    /// simulcast; AV1 simulcast is forwarded as before, by rid). The track
+    /// is then an SVC track with the spatial layers of the structure, sized
+    /// from it when it has resolutions. `None` for a descriptor that cannot
+    /// be read (none seen yet with a structure, or malformed).
+    pub fn note_dd(&mut self, bytes: &[u8]) -> Option<DdFrame> {
+        if self.rids.len() > 1 {
+            return None;
+        }
+        let stream = self.dd.get_or_insert_with(DdStream::default);
+        let before = stream.structure_changes();
+        let frame = stream.read(bytes).ok()?;
+        if stream.structure_changes() != before {
+            if let Some(s) = stream.structure() {
+                tracing::debug!(
+                    track = %self.info.id,
+                    spatial_layers = s.spatial_layers(),
+                    decode_targets = s.decode_targets,
+                    templates = s.template_count,
+                    descriptor = ?bytes,
+                    "AV1 dependency structure"
+                );
+            }
+        }
+        if frame.keyframe {
+            if let Some(s) = stream.structure() {
+                self.svc_layers = s.spatial_layers().clamp(1, 3);
+                let count = usize::from(s.resolution_count);
+                for (state, &(w, h)) in self.layers.iter_mut().zip(&s.resolutions[..count]) {
+                    state.width = u32::from(w);
+                    state.height = u32::from(h);
+                }
+            }
+        }
+        Some(frame)
+    }
+
+    /// Packets of this track are placed by their dependency descriptor.
+    pub fn uses_dd(&self) -> bool {
+        self.dd.is_some()
     }
 
     /// The layer index of a packet's rid (0 without simulcast).

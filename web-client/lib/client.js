@@ -25,7 +25,7 @@
 
 import { Signaling, SignalingError } from './signaling.js';
 import { PublisherLayers } from './dynacast.js';
-import { cameraEncodings, cameraScalabilityMode, VP9_SVC_ENCODINGS } from './scalability.js';
+import { cameraEncodings, cameraScalabilityMode, SVC_CODECS, VP9_SVC_ENCODINGS } from './scalability.js';
 
 export { SignalingError };
 
@@ -82,8 +82,8 @@ export class RelaisClient extends EventTarget {
    * @param {string} [options.role]   development mode only
    * @param {string} [options.mode]   development mode only: meeting|webinar
    * @param {number} [options.lastN]  development mode only: last-N of a room this join makes
-   * @param {string} [options.videoCodec] 'VP8' (default), 'H264', or 'VP9'
-   *   (the camera then goes out as VP9 SVC, L3T3_KEY, instead of simulcast)
+   * @param {string} [options.videoCodec] 'VP8' (default), 'H264', 'VP9' or 'AV1'
+   *   (with the last two the camera goes out as SVC, L3T3_KEY, instead of simulcast)
    */
   constructor(options) {
     super();
@@ -373,7 +373,7 @@ export class RelaisClient extends EventTarget {
 
   /**
    * Publish a local track as `source` (camera, microphone, screen, screen_audio).
-   * The camera goes out in three simulcast layers (or as VP9 SVC).
+   * The camera goes out in three simulcast layers (or as VP9 or AV1 SVC).
    */
   async publish(source, mediaStreamTrack) {
     if (!this.canPublish()) {
@@ -388,7 +388,8 @@ export class RelaisClient extends EventTarget {
       return existing.trackId;
     }
     const init = { direction: 'sendonly', streams: [] };
-    if (source === 'camera' && this.options.videoCodec === 'VP9') {
+    const svc = source === 'camera' && SVC_CODECS.includes(this.options.videoCodec);
+    if (svc) {
       init.sendEncodings = VP9_SVC_ENCODINGS.map((e) => ({ ...e }));
     } else if (source === 'camera') {
       const mode = cameraScalabilityMode(this.options.videoCodec);
@@ -400,7 +401,6 @@ export class RelaisClient extends EventTarget {
     }
     const transceiver = pc.addTransceiver(mediaStreamTrack, init);
     if (mediaStreamTrack.kind === 'video') {
-      const svc = source === 'camera' && this.options.videoCodec === 'VP9';
       preferCodec(transceiver, this.options.videoCodec, { only: svc });
     }
     const entry = { source, mediaStreamTrack, transceiver, trackId: null, muted: false };

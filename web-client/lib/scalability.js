@@ -21,6 +21,11 @@ export function cameraScalabilityMode(codec) {
  *  it needs (docs/media-quality.md, "SVC"). */
 export const VP9_SVC_ENCODINGS = [{ scalabilityMode: 'L3T3_KEY', maxBitrate: 1_700_000 }];
 
+/** The codecs the camera goes out in as SVC (one encoding, the same
+ *  `L3T3_KEY`) rather than simulcast: VP9, and AV1, whose layers the server
+ *  reads from the dependency descriptor header extension. */
+export const SVC_CODECS = ['VP9', 'AV1'];
+
 /** The camera's simulcast encodings, with `mode` on each when given. */
 export function cameraEncodings(encodings, mode) {
   return encodings.map((e) => (mode ? { ...e, scalabilityMode: mode } : { ...e }));

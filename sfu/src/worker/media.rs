@@ -14,7 +14,8 @@ use crate::relay::{RelayMsg, RelayedPacket};
 use crate::track::Origin;
 
 use crate::api::{CoreEvent, LayerRequest, MediaKind, SfuError, TrackSource};
-use crate::codec::{self, Codec, Temporal};
+use crate::codec::{self, Codec, Spatial, Temporal};
+use crate::dd_extension::DdBytes;
 use crate::forwarder::Incoming;
 use crate::ids::{ParticipantId, TrackId};
 use crate::metrics::WorkerMetrics;
@@ -25,7 +26,7 @@ use super::negotiation::subscriber_pt;
 use super::Worker;
 
 impl Worker {
-    pub(super) fn on_rtp(&mut self, key: PeerKey, packet: RtpPacket, now: Instant) {
+    pub(super) fn on_rtp(&mut self, key: PeerKey, mut packet: RtpPacket, now: Instant) {
         let Some(peer) = self.peers.get_mut(key).and_then(Option::as_mut) else {
             return;
         };
@@ -75,6 +76,13 @@ impl Worker {
                 room.speaker.observe(owner, level, now);
             }
         }
+        // AV1 without simulcast: the dependency descriptor goes with the
+        // packet (moved, not copied) to be read and forwarded.
+        let user_values = if track.codec == Codec::Av1 && track.rids.len() <= 1 {
+            std::mem::take(&mut packet.header.ext_vals.user_values)
+        } else {
+            Default::default()
+        };
         let m = &self.metrics;
         WorkerMetrics::add(&m.rtp_packets_received, 1);
         WorkerMetrics::add(&m.rtp_bytes_received, packet.payload.len() as u64);
@@ -92,6 +100,7 @@ impl Worker {
                 audio_level: packet.header.ext_vals.audio_level,
                 voice_activity: packet.header.ext_vals.voice_activity,
                 video_orientation: packet.header.ext_vals.video_orientation,
+                user_values,
                 ..Default::default()
             },
             payload: packet.payload,
@@ -139,7 +148,27 @@ impl Worker {
             }),
             (None, None) => None,
         };
-        let spatial = vp9.and_then(|d| track.note_vp9(&d));
+        let mut spatial = vp9.and_then(|d| track.note_vp9(&d));
+        let dd = DdBytes::of(&packet.ext).and_then(|b| track.note_dd(b));
+        if dd.is_none() && track.uses_dd() {
+            // An AV1 SVC packet whose layer cannot be known (its descriptor
+            // missing, malformed, or before the first structure): no
+            // subscriber could place it.
+            return;
+        }
+        let mut temporal = temporal;
+        let mut starts_keyframe = starts_keyframe;
+        if let Some(d) = dd {
+            temporal = Some(Temporal {
+                tid: d.temporal,
+                layer_sync: false,
+            });
+            spatial = Some(Spatial {
+                sid: d.spatial,
+                ends_layer_frame: d.end_of_frame,
+            });
+            starts_keyframe = d.keyframe;
+        }
         let meter_layer = spatial.map_or(layer, |s| s.sid);
         let layer_started = track.note_packet(
             meter_layer,
@@ -161,13 +190,15 @@ impl Worker {
             picture_id: vp8.and_then(|d| d.picture_id()),
             tl0_pic_idx: vp8.and_then(|d| d.tl0_pic_idx()),
             temporal,
-            starts_frame: match (vp8, vp9) {
-                (Some(_), _) => codec::vp8_starts_frame(payload),
-                (None, Some(d)) => d.begins_frame,
-                (None, None) => false,
+            starts_frame: match (vp8, vp9, dd) {
+                (Some(_), _, _) => codec::vp8_starts_frame(payload),
+                (None, Some(d), _) => d.begins_frame,
+                (None, None, Some(d)) => d.start_of_frame,
+                (None, None, None) => false,
             },
             marker: packet.marker,
             spatial,
+            dd,
         };
         let nackable = track.info.kind == MediaKind::Video;
         let m = &self.metrics;

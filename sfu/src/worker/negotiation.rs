@@ -230,6 +230,7 @@ impl Worker {
             clock_rate: params.spec().clock_rate.get(),
             rids,
             svc_layers: 0,
+            dd: None,
             silenced: false,
             layers: [LayerState::default(); 3],
             subscribers: Vec::new(),

@@ -53,6 +53,7 @@ impl Worker {
                         clock_rate: t.clock_rate,
                         rids: t.rids,
                         svc_layers: 0,
+                        dd: None,
                         layers: [LayerState::default(); 3],
                         subscribers: Vec::new(),
                         throttle: KeyframeThrottle::default(),

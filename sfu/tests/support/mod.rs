@@ -3,6 +3,7 @@
 
 #![allow(dead_code, clippy::needless_range_loop)]
 
+pub mod av1;
 mod capture;
 mod net;
 pub mod vp9;
@@ -14,6 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use relais_sfu::api::*;
+use relais_sfu::dd_extension::{self, DdBytes, DD_EXTENSION_ID};
 use relais_sfu::ids::{ParticipantId, RoomId, TrackId};
 use relais_sfu::metrics::WorkerMetrics;
 use relais_sfu::worker::{Worker, WorkerConfig};
@@ -66,6 +68,8 @@ pub struct Received {
     /// VP9: the spatial layer (SID) and whether the packet ends its layer
     /// frame (E).
     pub spatial: Option<relais_sfu::codec::Spatial>,
+    /// The dependency descriptor's bytes, when the packet had one.
+    pub dd: Option<Vec<u8>>,
 }
 
 pub struct Client {
@@ -96,6 +100,12 @@ pub struct Client {
     /// ([`vp9::vp9_picture`]); `layer_packets` then gives each spatial
     /// layer's frame.
     pub svc: bool,
+    /// Publish AV1 SVC with dependency descriptors, as Chromium sends
+    /// `L3T3_KEY` ([`av1::av1_picture`]); `layer_packets` gives each
+    /// spatial layer's frame.
+    pub av1: bool,
+    /// The next AV1 frame number.
+    frame_number: u16,
     /// Frames since the last keyframe and TL0PICIDX, per simulcast layer.
     tl_frame: [u64; 3],
     tl0: [u8; 3],
@@ -291,6 +301,8 @@ impl World {
             layer_packets: DEFAULT_LAYER_PACKETS,
             l1t3: false,
             svc: false,
+            av1: false,
+            frame_number: 65000,
             tl_frame: [0; 3],
             tl0: [0; 3],
             video_source: None,
@@ -319,11 +331,17 @@ impl World {
                 .clear_codecs()
                 .enable_vp9(true)
                 .enable_opus(true, false),
+            _ if self.clients[c].av1 => Rtc::builder()
+                .clear_codecs()
+                .enable_av1(true)
+                .enable_opus(true, false)
+                .set_extension(DD_EXTENSION_ID, dd_extension::extension()),
             _ => Rtc::builder(),
         };
         let mut rtc = builder.set_rtp_mode(true).build(self.now);
         rtc.add_local_candidate(Candidate::host(self.clients[c].addr, "udp").unwrap());
         let mut api = rtc.sdp_api();
+        let svc = svc || self.clients[c].av1;
         let simulcast = (!svc).then(|| Simulcast {
             send: RIDS.iter().map(|r| SimulcastLayer::new(r)).collect(),
             recv: vec![],
@@ -471,6 +489,7 @@ impl World {
                 if remb_only {
                     builder = builder.set_extension_map(without_twcc());
                 }
+                let builder = builder.set_extension(DD_EXTENSION_ID, dd_extension::extension());
                 let mut rtc = builder.build(now);
                 rtc.add_local_candidate(Candidate::host(client.sub_addr, "udp").unwrap());
                 rtc
@@ -688,6 +707,8 @@ impl World {
         let step = client.step; // counts 5 ms steps
         let codec = if client.svc {
             Str0mCodec::Vp9
+        } else if client.av1 {
+            Str0mCodec::Av1
         } else {
             client.codec
         };
@@ -740,6 +761,33 @@ impl World {
                     let write = RtpWrite::new(video_pt, SeqNo::from(seq), ts, now, payload)
                         .marker(marker)
                         .nackable(true);
+                    writes.push((video, None, write));
+                    sent[0] += 1;
+                }
+            }
+        } else if step.is_multiple_of(7) && client.av1 {
+            let frame = step / 7;
+            if sending & 1 != 0 {
+                let key = std::mem::take(&mut client.force_key[0]) || frame % 90 == 1;
+                if key {
+                    client.tl_frame[0] = 0;
+                }
+                let picture = av1::Picture {
+                    since_key: client.tl_frame[0],
+                    frame_number: client.frame_number,
+                };
+                client.tl_frame[0] += 1;
+                client.frame_number = client.frame_number.wrapping_add(3);
+                for (payload, marker, dd) in av1::av1_picture(picture, client.layer_packets) {
+                    let seq = client.seq[0];
+                    client.seq[0] += 1;
+                    let ts = (frame as u32) * 3000;
+                    let mut ext = ExtensionValues::default();
+                    ext.user_values.set(DdBytes::new(&dd).expect("short"));
+                    let write = RtpWrite::new(video_pt, SeqNo::from(seq), ts, now, payload)
+                        .marker(marker)
+                        .nackable(true)
+                        .ext_vals(ext);
                     writes.push((video, None, write));
                     sent[0] += 1;
                 }
@@ -863,6 +911,7 @@ impl Client {
                         starts_frame: relais_sfu::codec::vp8_starts_frame(&p.payload),
                         marker: p.header.marker,
                         spatial: None,
+                        dd: DdBytes::of(&p.header.ext_vals).map(<[u8]>::to_vec),
                     });
                     if let Some((d, l)) = vp9.and_then(|d| Some((d, d.layer?))) {
                         let r = self.received.last_mut().expect("pushed above");
@@ -881,7 +930,7 @@ impl Client {
                 }
                 Output::Event(Event::KeyframeRequest(k)) => {
                     self.keyframe_requests.push((now, k.rid));
-                    if self.svc && k.rid.is_none() {
+                    if (self.svc || self.av1) && k.rid.is_none() {
                         self.force_key[0] = true;
                     }
                     if let Some(l) = k.rid.and_then(|r| RIDS.iter().position(|x| **x == *r)) {

@@ -10,6 +10,7 @@ use crate::api::TrackInfo;
 use crate::bitrate::BitrateMeter;
 use crate::codec::{Codec, Spatial};
 use crate::dd_stream::{DdFrame, DdStream};
+use crate::dependency_descriptor::Dti;
 use crate::ids::{ParticipantId, RoomId};
 use crate::keyframe_throttle::KeyframeThrottle;
 use crate::layer_selector::LayerView;
@@ -57,6 +58,12 @@ pub struct Track {
     /// AV1 without simulcast whose packets carry the dependency
     /// descriptor: its structure and frame numbers.
     pub dd: Option<DdStream>,
+    /// With the dependency descriptor, `[spatial][temporal]`: the bytes of
+    /// the frames that a subscriber asking for that layer is given (its
+    /// decode target's frames), so that its cost is what it receives:
+    /// `L3T3_KEY` sends a top-layer subscriber the lower layers' keyframes
+    /// only, `L3T3` every lower frame.
+    pub dd_costs: [[BitrateMeter; 3]; 3],
     /// Audio top-N: not among the loudest of a large room, so not forwarded
     /// (set on the housekeeping timer, read per packet).
     pub silenced: bool,
@@ -146,6 +153,21 @@ impl Track {
     }
 
     /// Packets of this track are placed by their dependency descriptor.
+    /// Count a descriptor frame's packet in the cost of every request
+    /// whose decode target needs the frame.
+    pub fn note_dd_cost(&mut self, frame: &DdFrame, bytes: usize, now: Instant) {
+        for (spatial, costs) in (0u8..).zip(self.dd_costs.iter_mut()) {
+            for (temporal, meter) in (0u8..).zip(costs.iter_mut()) {
+                let needed = frame
+                    .target(spatial, temporal)
+                    .is_some_and(|t| frame.dti(t.index) != Dti::NotPresent);
+                if needed {
+                    meter.add(bytes, now);
+                }
+            }
+        }
+    }
+
     pub fn uses_dd(&self) -> bool {
         self.dd.is_some()
     }
@@ -185,6 +207,17 @@ impl Track {
                 };
             }
             bps[i][2] = total;
+        }
+        if self.dd.is_some() {
+            for (i, costs) in bps.iter_mut().enumerate() {
+                if costs[2] == 0 {
+                    continue; // not flowing
+                }
+                for (cost, meter) in costs.iter_mut().zip(&mut self.dd_costs[i]) {
+                    *cost = meter.bps(now).max(1);
+                }
+            }
+            return bps;
         }
         if self.is_svc() {
             // A spatial layer of an SVC stream is forwarded with those below.

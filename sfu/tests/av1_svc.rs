@@ -218,3 +218,35 @@ fn low_to_high_waits_for_a_keyframe_and_high_to_low_too() {
     let tail: Vec<u8> = frames.iter().rev().take(20).map(|f| f.0).collect();
     assert!(tail.iter().all(|&s| s == 0), "{tail:?}");
 }
+
+/// The allocator charges a layer for what its subscriber receives. In
+/// `L3T3_KEY` a top-layer subscriber gets the lower layers' keyframes only:
+/// about 1 Mbit/s here, where the three layers together are about 1.6. A
+/// 1.3 Mbit/s downlink fits the top layer alone at its full frame rate, so
+/// that is what it gets (charged for all three, as VP9 SVC's forwarded
+/// lower layers are, it got the top layer at half the frame rate: 28
+/// pictures in 2 s).
+#[test]
+fn a_top_layer_subscriber_is_charged_for_the_frames_it_receives() {
+    let (mut w, subs, video) = call(1);
+    let sub = subs[0];
+    w.clients[sub].remb_only = Some(1_300_000);
+    ask(&mut w, sub, &video, Quality::High);
+    w.run(ms(6000));
+    let from = w.now - ms(2000);
+    let rx = received(&w, sub, &video);
+    let tail: Vec<&Packet> = rx.iter().filter(|p| p.at >= from).collect();
+    let pictures = tail.iter().filter(|p| p.marker).count();
+    let tops = tail
+        .iter()
+        .filter(|p| p.marker && p.dd.spatial == 2)
+        .count();
+    let bytes: usize = tail.len() * 1060;
+    eprintln!(
+        "1.3 Mbit/s downlink, asked high: {tops} of {pictures} pictures of the last 2 s at the top layer, \
+         about {} kbit/s",
+        bytes * 8 / 2000
+    );
+    assert!(pictures >= 50, "{pictures}");
+    assert_eq!(tops, pictures, "every picture at the top layer");
+}

@@ -177,6 +177,9 @@ impl Worker {
             now,
             size,
         );
+        if let Some(d) = &dd {
+            track.note_dd_cost(d, payload.len(), now);
+        }
         if track.silenced {
             return; // audio top-N: not among the loudest (crate::audio_top_n)
         }

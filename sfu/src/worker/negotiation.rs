@@ -231,6 +231,7 @@ impl Worker {
             rids,
             svc_layers: 0,
             dd: None,
+            dd_costs: Default::default(),
             silenced: false,
             layers: [LayerState::default(); 3],
             subscribers: Vec::new(),

@@ -57,6 +57,7 @@ impl Worker {
                         layers: [LayerState::default(); 3],
                         subscribers: Vec::new(),
                         throttle: KeyframeThrottle::default(),
+                        dd_costs: Default::default(),
                         silenced: false,
                     })
                     .collect();

@@ -11,10 +11,7 @@ use crate::dd_stream::DdStream;
 use crate::dd_writer::{l3t3_key, l3t3_key_template, write};
 use crate::dependency_descriptor::Structure;
 use crate::forwarder::{Forwarder, Incoming, Rewrite};
-
-const TIDS: [u8; 4] = [0, 2, 1, 2];
-/// Packets of each spatial layer's frame.
-const PACKETS: [usize; 3] = [1, 2, 3];
+use crate::svc_test_support::{forward, frames, PACKETS, TIDS};
 
 struct Stream {
     t0: Instant,
@@ -105,21 +102,6 @@ impl Stream {
     fn pictures(&mut self, n: usize) -> Vec<Incoming> {
         (0..n).flat_map(|_| self.picture(false)).collect()
     }
-}
-
-fn forward(f: &mut Forwarder, packets: &[Incoming]) -> Vec<(Incoming, Rewrite)> {
-    packets
-        .iter()
-        .filter_map(|p| f.forward(p).map(|r| (*p, r)))
-        .collect()
-}
-
-/// (spatial, temporal) of each frame forwarded, in order.
-fn frames(out: &[(Incoming, Rewrite)]) -> Vec<(u8, u8)> {
-    out.iter()
-        .filter(|(p, _)| p.starts_frame)
-        .map(|(p, _)| (p.spatial.unwrap().sid, p.temporal.unwrap().tid))
-        .collect()
 }
 
 /// What a decoder needs: no sequence gap, frames whole, the marker on the

@@ -38,6 +38,8 @@ pub mod relay;
 pub mod socket;
 #[cfg(test)]
 mod svc_forwarding_tests;
+#[cfg(test)]
+mod svc_test_support;
 pub mod temporal_filter;
 mod timer_queue;
 mod track;

@@ -6,11 +6,7 @@ use std::time::{Duration, Instant};
 
 use crate::codec::{Spatial, Temporal};
 use crate::forwarder::{Forwarder, Incoming, Rewrite};
-
-/// TIDs of L3T3's pictures, 0,2,1,2 and again.
-const TIDS: [u8; 4] = [0, 2, 1, 2];
-/// Packets of each spatial layer's frame.
-const PACKETS: [usize; 3] = [1, 2, 3];
+use crate::svc_test_support::{forward, frames, PACKETS, TIDS};
 
 /// A publisher's L3T3_KEY stream: one sequence for all layers.
 struct Stream {
@@ -76,13 +72,6 @@ impl Stream {
     }
 }
 
-fn forward(f: &mut Forwarder, packets: &[Incoming]) -> Vec<(Incoming, Rewrite)> {
-    packets
-        .iter()
-        .filter_map(|p| f.forward(p).map(|r| (*p, r)))
-        .collect()
-}
-
 fn sid(p: &Incoming) -> u8 {
     p.spatial.unwrap().sid
 }
@@ -103,22 +92,15 @@ fn assert_clean(out: &[(Incoming, Rewrite)]) {
     }
 }
 
-fn layers_of(out: &[(Incoming, Rewrite)]) -> Vec<(u8, u8)> {
-    out.iter()
-        .filter(|(p, _)| p.starts_frame)
-        .map(|(p, _)| (sid(p), p.temporal.unwrap().tid))
-        .collect()
-}
-
 #[test]
 fn each_target_gets_only_its_layers_with_the_marker_at_its_top_layer() {
-    for (spatial, temporal, frames) in [(0u8, 2u8, 16usize), (1, 1, 16), (2, 0, 12), (2, 2, 48)] {
+    for (spatial, temporal, count) in [(0u8, 2u8, 16usize), (1, 1, 16), (2, 0, 12), (2, 2, 48)] {
         let mut f = Forwarder::new(Some(spatial));
         f.set_temporal_target(temporal);
         let mut s = Stream::new();
         let out = forward(&mut f, &s.pictures(16));
-        let got = layers_of(&out);
-        assert_eq!(got.len(), frames, "S{spatial}T{temporal}: {got:?}");
+        let got = frames(&out);
+        assert_eq!(got.len(), count, "S{spatial}T{temporal}: {got:?}");
         assert!(got.iter().all(|&(s, t)| s <= spatial && t <= temporal));
         // Every passing picture has all the layers up to the target.
         for p in got.chunks(usize::from(spatial) + 1) {
@@ -126,11 +108,7 @@ fn each_target_gets_only_its_layers_with_the_marker_at_its_top_layer() {
             assert_eq!(sids, (0..=spatial).collect::<Vec<_>>());
         }
         let markers = out.iter().filter(|(_, r)| r.marker).count();
-        assert_eq!(
-            markers,
-            frames / (usize::from(spatial) + 1),
-            "one a picture"
-        );
+        assert_eq!(markers, count / (usize::from(spatial) + 1), "one a picture");
         assert!(out
             .iter()
             .filter(|(_, r)| r.marker)
@@ -151,7 +129,7 @@ fn up_waits_for_a_keyframe_and_down_is_at_the_next_picture() {
     assert!(out.iter().all(|(p, _)| sid(p) == 0), "no keyframe yet");
     assert_eq!(f.current(), Some(0));
     let key = forward(&mut f, &s.picture(true));
-    assert_eq!(layers_of(&key), [(0, 0), (1, 0), (2, 0)]);
+    assert_eq!(frames(&key), [(0, 0), (1, 0), (2, 0)]);
     assert!(key[0].1.switched);
     assert_eq!(f.current(), Some(2));
     assert_eq!(f.awaiting_keyframe(), None);
@@ -168,7 +146,7 @@ fn up_waits_for_a_keyframe_and_down_is_at_the_next_picture() {
     assert!(rest.last().unwrap().1.marker);
     out.extend(rest);
     let next = forward(&mut f, &s.picture(false));
-    assert_eq!(layers_of(&next), [(0, 0)]);
+    assert_eq!(frames(&next), [(0, 0)]);
     assert!(next[0].1.switched && next[0].1.marker);
     assert_eq!(f.current(), Some(0));
     out.extend(next);
@@ -204,7 +182,7 @@ fn losses_in_dropped_layers_leave_no_hole_and_late_packets_take_their_slot() {
     // The lost packet of SID 2 arrives at last: dropped, as its frame was.
     assert!(forward(&mut f, &[p4[4]]).is_empty());
     out.extend(forward(&mut f, &s.pictures(3)));
-    assert_eq!(layers_of(&out).len(), 2 * 9);
+    assert_eq!(frames(&out).len(), 2 * 9);
     assert_clean(&out);
 }
 

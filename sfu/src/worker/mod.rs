@@ -187,9 +187,10 @@ impl Worker {
     /// time, as an `Input::Timeout` does), so each peer's media is released
     /// at the time of the latest write before it is drained: it leaves in
     /// this drain, instead of a drain here that sends nothing and a second
-    /// one from the timer queue right after. The release is the send-queue
-    /// part of a timeout only (`Rtc::release_written`, a patch of ours in
-    /// vendor/str0m); the peer's other timers keep their own deadlines.
+    /// one from the timer queue right after. The release is part of a
+    /// timeout only (`Rtc::release_written`, a patch of ours in
+    /// vendor/str0m: the send queues, and with estimation on the session's
+    /// timeout); ICE, DTLS and statistics keep their own deadlines.
     ///
     /// Stops early, returning true, once `enough` datagrams wait in the
     /// outbox; the next call goes on from there.

@@ -70,6 +70,35 @@ pub struct Track {
 }
 
 impl Track {
+    /// A track as it is announced, before any packet: nothing learned yet
+    /// from its stream (layers, SVC structure, descriptors), no subscriber.
+    pub fn new(
+        info: TrackInfo,
+        room: RoomId,
+        origin: Origin,
+        codec: Codec,
+        pt: Pt,
+        clock_rate: u32,
+        rids: Vec<Rid>,
+    ) -> Track {
+        Track {
+            info,
+            room,
+            origin,
+            codec,
+            pt,
+            clock_rate,
+            rids,
+            svc_layers: 0,
+            layers: [LayerState::default(); 3],
+            subscribers: Vec::new(),
+            throttle: KeyframeThrottle::default(),
+            dd: None,
+            dd_costs: Default::default(),
+            silenced: false,
+        }
+    }
+
     /// Encodings the publisher sends (simulcast layers): what dynacast
     /// can pause.
     pub fn layer_count(&self) -> usize {

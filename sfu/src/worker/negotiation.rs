@@ -16,9 +16,8 @@ use crate::api::{
 use crate::codec::Codec;
 use crate::codec_preference;
 use crate::ids::{ParticipantId, TrackId};
-use crate::keyframe_throttle::KeyframeThrottle;
 use crate::peer::{Peer, PeerKey};
-use crate::track::{order_rids, LayerState, Origin, Track};
+use crate::track::{order_rids, Origin, Track};
 
 use super::Worker;
 
@@ -214,30 +213,23 @@ impl Worker {
         participant.next_track_index += 1;
         participant.published.push((mid, id));
         let room = participant.room;
-        let track = Track {
-            info: TrackInfo {
-                id,
-                source,
-                kind,
-                codec: codec.name().to_string(),
-                layers: rids.len().max(1) as u8,
-                muted: false,
-            },
-            room,
-            origin: Origin::Local { mid },
-            codec,
-            pt: params.pt(),
-            clock_rate: params.spec().clock_rate.get(),
-            rids,
-            svc_layers: 0,
-            dd: None,
-            dd_costs: Default::default(),
-            silenced: false,
-            layers: [LayerState::default(); 3],
-            subscribers: Vec::new(),
-            throttle: KeyframeThrottle::default(),
+        let info = TrackInfo {
+            id,
+            source,
+            kind,
+            codec: codec.name().to_string(),
+            layers: rids.len().max(1) as u8,
+            muted: false,
         };
-        Some(track)
+        Some(Track::new(
+            info,
+            room,
+            Origin::Local { mid },
+            codec,
+            params.pt(),
+            params.spec().clock_rate.get(),
+            rids,
+        ))
     }
 
     /// A publishing line turned inactive in a renegotiation: its track ends.

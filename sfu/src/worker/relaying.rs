@@ -4,9 +4,8 @@
 use std::time::Instant;
 
 use crate::ids::{RoomId, TrackId};
-use crate::keyframe_throttle::KeyframeThrottle;
 use crate::relay::{RelayMsg, RelayedTrack, WorkerIndex};
-use crate::track::{LayerState, Origin, Track};
+use crate::track::{Origin, Track};
 
 use super::Worker;
 
@@ -44,21 +43,16 @@ impl Worker {
                     .filter(|t| {
                         self.rooms.contains_key(&t.room) && !self.tracks.contains_key(&t.info.id)
                     })
-                    .map(|t| Track {
-                        info: t.info,
-                        room: t.room,
-                        origin: Origin::Remote { worker: from },
-                        codec: t.codec,
-                        pt: t.pt,
-                        clock_rate: t.clock_rate,
-                        rids: t.rids,
-                        svc_layers: 0,
-                        dd: None,
-                        layers: [LayerState::default(); 3],
-                        subscribers: Vec::new(),
-                        throttle: KeyframeThrottle::default(),
-                        dd_costs: Default::default(),
-                        silenced: false,
+                    .map(|t| {
+                        Track::new(
+                            t.info,
+                            t.room,
+                            Origin::Remote { worker: from },
+                            t.codec,
+                            t.pt,
+                            t.clock_rate,
+                            t.rids,
+                        )
                     })
                     .collect();
                 self.add_tracks(tracks, now);

@@ -59,12 +59,11 @@ impl SendQueue {
     }
 
     pub fn peek(&mut self) -> Option<&mut RtpPacket> {
-        let peeked = self.queue.front_mut()?;
-        if peeked.timestamp == not_happening() {
-            None
-        } else {
-            Some(peeked)
+        // relais patch: the check is `has_stamped`'s.
+        if !self.has_stamped() {
+            return None;
         }
+        self.queue.front_mut()
     }
 
     pub fn pop(&mut self, now: Instant) -> Option<RtpPacket> {

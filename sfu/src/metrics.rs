@@ -24,6 +24,9 @@ pub struct WorkerMetrics {
     pub unroutable_datagrams: AtomicU64,
     /// Peers dropped after a panic inside their state machine.
     pub peer_panics: AtomicU64,
+    /// Datagrams handed to the socket: forwarded media, and also RTCP,
+    /// retransmissions, padding and probes, ICE and DTLS.
+    pub datagrams_sent: AtomicU64,
     /// Datagrams dropped because the socket's send buffer was full.
     pub send_dropped: AtomicU64,
     /// Messages to another worker dropped because its queue was full.
@@ -122,6 +125,7 @@ pub struct MetricsSnapshot {
     pub layer_switches: u64,
     pub unroutable_datagrams: u64,
     pub peer_panics: u64,
+    pub datagrams_sent: u64,
     pub send_dropped: u64,
     pub relay_dropped: u64,
     pub rooms: u64,
@@ -159,6 +163,7 @@ impl WorkerMetrics {
             layer_switches: self.layer_switches.load(Relaxed),
             unroutable_datagrams: self.unroutable_datagrams.load(Relaxed),
             peer_panics: self.peer_panics.load(Relaxed),
+            datagrams_sent: self.datagrams_sent.load(Relaxed),
             send_dropped: self.send_dropped.load(Relaxed),
             relay_dropped: self.relay_dropped.load(Relaxed),
             rooms: self.rooms.load(Relaxed),
@@ -189,6 +194,7 @@ impl std::ops::AddAssign for MetricsSnapshot {
         self.layer_switches += o.layer_switches;
         self.unroutable_datagrams += o.unroutable_datagrams;
         self.peer_panics += o.peer_panics;
+        self.datagrams_sent += o.datagrams_sent;
         self.send_dropped += o.send_dropped;
         self.relay_dropped += o.relay_dropped;
         self.rooms += o.rooms;

@@ -89,6 +89,7 @@ struct CoreCollector {
     layer_switches: IntCounter,
     unroutable: IntCounter,
     peer_panics: IntCounter,
+    datagrams_sent: IntCounter,
     send_dropped: IntCounter,
     relay_dropped: IntCounter,
     downtracks: IntGaugeVec,
@@ -206,6 +207,10 @@ impl CoreCollector {
                 "relais_peer_panics_total",
                 "Peers dropped after a panic in their state machine",
             ),
+            datagrams_sent: counter(
+                "relais_datagrams_sent_total",
+                "UDP datagrams the workers sent: media, RTCP, retransmissions, padding, ICE, DTLS",
+            ),
             send_dropped: counter(
                 "relais_send_dropped_total",
                 "Datagrams dropped because a worker's UDP send buffer was full",
@@ -283,6 +288,7 @@ impl CoreCollector {
             &self.layer_switches,
             &self.unroutable,
             &self.peer_panics,
+            &self.datagrams_sent,
             &self.send_dropped,
             &self.relay_dropped,
             &self.downtracks,
@@ -334,6 +340,7 @@ impl Collector for CoreCollector {
         set_counter(&self.layer_switches, m.layer_switches);
         set_counter(&self.unroutable, m.unroutable_datagrams);
         set_counter(&self.peer_panics, m.peer_panics);
+        set_counter(&self.datagrams_sent, m.datagrams_sent);
         set_counter(&self.send_dropped, m.send_dropped);
         set_counter(&self.relay_dropped, m.relay_dropped);
         for (layer, n) in ["0", "1", "2", "paused"].iter().zip(m.downtracks_by_layer) {

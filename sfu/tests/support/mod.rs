@@ -390,6 +390,8 @@ impl World {
                 for t in out {
                     busy = true;
                     self.toward_client(t.destination, t.source, &t.contents);
+                    // As the worker thread does once a datagram is sent.
+                    str0m::recycle_datagram(t.contents);
                 }
                 let relayed: Vec<_> = self.worker_mut(w).relay_outbox().drain(..).collect();
                 for (to, msg) in relayed {

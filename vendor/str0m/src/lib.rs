@@ -2400,6 +2400,14 @@ macro_rules! log_stat {
 }
 pub(crate) use log_stat;
 
+/// relais patch: hand a sent datagram's buffer back, so that the next RTP
+/// packet encrypted on this thread reuses it instead of allocating one.
+///
+/// Optional: a datagram that is simply dropped costs what it did upstream.
+pub fn recycle_datagram(datagram: io::DatagramSend) {
+    rtp_::spare_buffer::give_back(datagram);
+}
+
 #[cfg(test)]
 #[doc(hidden)]
 pub fn init_crypto_default() {

@@ -43,7 +43,10 @@ macro_rules! str_id {
             type Target = str;
 
             fn deref(&self) -> &Self::Target {
-                from_utf8(&self.0).expect("ascii id").trim()
+                // relais patch: trim the padding as bytes before the UTF-8
+                // check (was `from_utf8(..).trim()`, a Unicode-aware trim of
+                // the whole array): the mid is written into every RTP packet.
+                from_utf8(self.0.trim_ascii()).expect("ascii id")
             }
         }
 

@@ -21,6 +21,8 @@ pub use header::RtpHeader;
 pub(crate) use header::{extend_u7, extend_u8, extend_u15, extend_u16, extend_u32};
 
 mod srtp;
+// relais patch: SRTP output buffers reused per thread.
+pub(crate) mod spare_buffer;
 pub(crate) use srtp::SrtpContext;
 pub(crate) use srtp::{SRTCP_OVERHEAD, SRTP_BLOCK_SIZE, SRTP_OVERHEAD};
 

@@ -1,5 +1,6 @@
 use std::collections::{HashMap, VecDeque};
 use std::fmt::{self};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 use std::time::Duration;
 use std::time::Instant;
@@ -117,6 +118,35 @@ impl RtpPacket {
     }
 }
 
+/// relais patch: the send streams' map hashes an SSRC with one
+/// multiplication instead of SipHash. An SFU looks a send stream up by SSRC
+/// for every packet it forwards to every subscriber. Only the send side:
+/// those SSRCs are chosen locally (at random), while receive-side SSRCs
+/// come from the remote peer, whose choice SipHash keeps from colliding.
+#[derive(Default)]
+struct LocalSsrcHasher(u64);
+
+impl Hasher for LocalSsrcHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+
+    fn write_u32(&mut self, v: u32) {
+        self.write_u64(u64::from(v));
+    }
+
+    fn write_u64(&mut self, v: u64) {
+        // rustc's FxHasher step.
+        self.0 = (self.0.rotate_left(5) ^ v).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
 /// Holder of incoming/outgoing encoded streams.
 ///
 /// Each encoded stream is uniquely identified by an SSRC. The concept of mid/rid sits on the Media
@@ -134,7 +164,7 @@ pub(crate) struct Streams {
     last_rx_lookup_cleanup: Instant,
 
     /// All outgoing encoded streams.
-    streams_tx: HashMap<Ssrc, StreamTx>,
+    streams_tx: HashMap<Ssrc, StreamTx, BuildHasherDefault<LocalSsrcHasher>>,
 
     /// Non-media padding source. Its sequence counter survives media changes.
     probe_tx: StreamTx,

@@ -12,7 +12,7 @@ use std::cell::RefCell;
 use crate::io::DatagramSend;
 
 /// Spare buffers kept per thread: enough for a burst written to a large
-/// room, small enough to bound the memory they hold (about 2 MB).
+/// room, small enough to bound the memory they hold (about 1.3 MB).
 const MAX_SPARE: usize = 1024;
 
 /// Buffers smaller than this are not worth keeping (RTCP, tiny audio).

@@ -25,27 +25,6 @@ use std::time::{Duration, Instant};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use support::World;
 
-/// A publisher and `subscribers` receivers, connected and forwarding, with
-/// or without downlink estimation for the subscribers.
-fn world(subscribers: usize, subscriber_bwe: bool) -> (World, usize) {
-    let mut w = World::new();
-    w.worker.set_subscriber_bwe(subscriber_bwe);
-    let publisher = w.join(true);
-    // Everyone joins before the publisher publishes (the test world answers
-    // offers only for clients it already knows).
-    for _ in 0..subscribers {
-        w.join(false);
-    }
-    w.publish(publisher).expect("publish accepted");
-    w.run(Duration::from_secs(10));
-    let forwarded = w.metrics.rtp_packets_forwarded.load(Relaxed);
-    assert!(
-        forwarded > subscribers as u64 * 50,
-        "media flows to every subscriber before timing ({forwarded} forwarded)"
-    );
-    (w, publisher)
-}
-
 fn forward(c: &mut Criterion) {
     // The test world's default (downlink estimation on), and the server's.
     forward_group(c, "worker_forward_per_packet", true, &[10, 100, 350]);
@@ -61,7 +40,8 @@ fn forward_group(c: &mut Criterion, name: &str, subscriber_bwe: bool, sizes: &[u
     group.warm_up_time(Duration::from_millis(200));
     group.throughput(Throughput::Elements(1));
     for &subscribers in sizes {
-        let (mut w, publisher) = world(subscribers, subscriber_bwe);
+        let (mut w, publisher) =
+            World::webinar(subscribers, subscriber_bwe, Duration::from_secs(10));
         group.bench_function(BenchmarkId::from_parameter(subscribers), |b| {
             b.iter_custom(|iters| {
                 let mut timed = Duration::ZERO;
@@ -70,19 +50,9 @@ fn forward_group(c: &mut Criterion, name: &str, subscriber_bwe: bool, sizes: &[u
                 while forwarded < iters {
                     // One frame per layer and audio, captured untimed.
                     let datagrams = w.capture_publisher(publisher, Duration::from_millis(35));
-                    let now = w.now;
                     let before = w.metrics.rtp_packets_forwarded.load(Relaxed);
                     let start = Instant::now();
-                    for (from, data) in &datagrams {
-                        w.worker.handle_datagram(now, *from, data);
-                    }
-                    // Drain the written peers, run the timers that are due
-                    // and drain again, as two turns of the worker thread's
-                    // loop do: str0m releases written media on a timeout,
-                    // which either the drain or the timers give it.
-                    std::hint::black_box(w.worker.outbox().len());
-                    w.worker.handle_timeout(now);
-                    std::hint::black_box(w.worker.outbox().len());
+                    std::hint::black_box(w.forward_captured(&datagrams));
                     timed += start.elapsed();
                     // Deliver to the subscribers, untimed: lost packets would
                     // bring NACK storms that no real call has.

@@ -9,10 +9,11 @@
 //! kept change is still checked with the timed benches and `relais-load`.
 //!
 //! Usage: `worker_instructions [SUBSCRIBERS] [ROUNDS] [WARM-UP SECONDS]` (default
-//! 350, 30 and 10: after 10 s the estimates have settled, subscribers take
+//! 100, 20 and 10: after 10 s the estimates have settled, subscribers take
 //! the high layer and str0m no longer pads to probe, as in a real
-//! webinar's steady state; after 2 s most datagrams would be padding);
-//! prints the packets forwarded inside the counted rounds.
+//! webinar's steady state; after 2 s about 40% of the datagrams would be
+//! padding); prints the packets forwarded and the datagrams sent inside the
+//! counted rounds.
 
 #[path = "../../sfu/tests/support/mod.rs"]
 #[allow(unused_imports)]
@@ -26,19 +27,13 @@ use support::World;
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    let subscribers: usize = args.next().map_or(350, |a| a.parse().expect("subscribers"));
-    let rounds: usize = args.next().map_or(30, |a| a.parse().expect("rounds"));
+    let subscribers: usize = args.next().map_or(100, |a| a.parse().expect("subscribers"));
+    let rounds: usize = args.next().map_or(20, |a| a.parse().expect("rounds"));
     let warmup: u64 = args
         .next()
         .map_or(10, |a| a.parse().expect("warm-up seconds"));
 
-    let mut w = World::new();
-    let publisher = w.join(true);
-    for _ in 0..subscribers {
-        w.join(false);
-    }
-    w.publish(publisher).expect("publish accepted");
-    w.run(Duration::from_secs(warmup));
+    let (mut w, publisher) = World::webinar(subscribers, true, Duration::from_secs(warmup));
 
     let mut forwarded = 0;
     let mut sent = 0;
@@ -58,15 +53,9 @@ fn main() {
     println!("sent {sent}");
 }
 
-/// What the `worker` bench times: the publisher's datagrams in, the written
-/// subscribers drained, the timers due run and drained.
+/// What the `worker` bench times, in a function of its own for callgrind's
+/// `--toggle-collect`.
 #[inline(never)]
 fn forward_round(w: &mut World, datagrams: &[(SocketAddr, Vec<u8>)]) -> usize {
-    let now = w.now;
-    for (from, data) in datagrams {
-        w.worker.handle_datagram(now, *from, data);
-    }
-    let drained = w.worker.outbox().len();
-    w.worker.handle_timeout(now);
-    w.worker.outbox().len().max(drained)
+    w.forward_captured(datagrams)
 }

@@ -2,6 +2,7 @@
 //! that a benchmark can time the worker handling exactly those.
 
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
 use str0m::Input;
@@ -9,6 +10,43 @@ use str0m::Input;
 use super::{Side, World};
 
 impl World {
+    /// A publisher and `subscribers` receivers, connected and forwarding
+    /// after `warm_up` of virtual time, with or without downlink estimation
+    /// for the subscribers. Returns the world and the publisher's client.
+    pub fn webinar(subscribers: usize, subscriber_bwe: bool, warm_up: Duration) -> (World, usize) {
+        let mut w = World::new();
+        w.worker.set_subscriber_bwe(subscriber_bwe);
+        let publisher = w.join(true);
+        // Everyone joins before the publisher publishes (the test world
+        // answers offers only for clients it already knows).
+        for _ in 0..subscribers {
+            w.join(false);
+        }
+        w.publish(publisher).expect("publish accepted");
+        w.run(warm_up);
+        let forwarded = w.metrics.rtp_packets_forwarded.load(Relaxed);
+        assert!(
+            forwarded > subscribers as u64 * 50,
+            "media flows to every subscriber before measuring ({forwarded} forwarded)"
+        );
+        (w, publisher)
+    }
+
+    /// What the worker benches measure: captured datagrams into the worker,
+    /// the written peers drained, the timers that are due run and drained
+    /// again, as two turns of the worker thread's loop do (str0m releases
+    /// written media on a timeout, which either the drain or the timers give
+    /// it). Returns how many datagrams then wait in the outbox.
+    pub fn forward_captured(&mut self, datagrams: &[(SocketAddr, Vec<u8>)]) -> usize {
+        let now = self.now;
+        for (from, data) in datagrams {
+            self.worker.handle_datagram(now, *from, data);
+        }
+        let drained = self.worker.outbox().len();
+        self.worker.handle_timeout(now);
+        self.worker.outbox().len().max(drained)
+    }
+
     /// Advance the clock by `d` in 5 ms steps while client `c` publishes
     /// (and nothing else runs); return the datagrams it sent to its worker.
     pub fn capture_publisher(&mut self, c: usize, d: Duration) -> Vec<(SocketAddr, Vec<u8>)> {

@@ -24,19 +24,12 @@ thread_local! {
 
 /// A zeroed buffer of `len` bytes, a spare one if this thread has one.
 pub(crate) fn take(len: usize) -> Vec<u8> {
-    let spare = SPARE.with(|s| s.borrow_mut().pop());
-    match spare {
-        Some(mut buf) => {
-            buf.clear();
-            buf.resize(len, 0);
-            buf
-        }
-        None => {
-            let mut buf = Vec::with_capacity(len.max(MIN_CAPACITY));
-            buf.resize(len, 0);
-            buf
-        }
-    }
+    let mut buf = SPARE
+        .with(|s| s.borrow_mut().pop())
+        .unwrap_or_else(|| Vec::with_capacity(len.max(MIN_CAPACITY)));
+    buf.clear();
+    buf.resize(len, 0);
+    buf
 }
 
 /// Keep a sent datagram's buffer for the next packet encrypted on this thread.

@@ -23,6 +23,13 @@ macro_rules! str_id {
             pub const fn from_array(a: [u8; $num]) -> $id {
                 $id(a)
             }
+
+            /// relais patch: the id's bytes without padding (what `Deref`
+            /// gives as `&str`, without the UTF-8 check), for writing it
+            /// into every RTP packet.
+            pub(crate) fn trimmed_bytes(&self) -> &[u8] {
+                self.0.trim_ascii()
+            }
         }
 
         impl fmt::Display for $id {

@@ -1119,8 +1119,11 @@ impl StreamTx {
         };
         s.values.push((SdesType::CNAME, cname.to_string()));
 
+        // relais patch: `Box::default()` builds the 31-entry list (about 31 kB)
+        // in its allocation; `Box::new(ReportList::new())` built it on the
+        // stack and copied it, for every sender report.
         let mut d = Descriptions {
-            reports: Box::new(ReportList::new()),
+            reports: Box::default(),
         };
         d.reports.push(s);
 

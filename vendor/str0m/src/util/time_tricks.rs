@@ -42,11 +42,15 @@ static BEGINNING_OF_TIME: LazyLock<(Instant, SystemTime)> = LazyLock::new(|| {
     (beginning_of_time, beginning_of_time_sys)
 });
 
-pub fn epoch_to_beginning() -> Duration {
+static EPOCH_TO_BEGINNING: LazyLock<Duration> = LazyLock::new(|| {
     BEGINNING_OF_TIME
         .1
         .duration_since(SystemTime::UNIX_EPOCH)
         .expect("beginning of time to be after epoch")
+});
+
+pub fn epoch_to_beginning() -> Duration {
+    *EPOCH_TO_BEGINNING
 }
 
 pub(crate) fn already_happened() -> Instant {
@@ -98,12 +102,10 @@ impl InstantExt for Instant {
             warn!("Time went backwards from beginning_of_time Instant");
         }
 
-        let duration_since_time_0 = self.duration_since(BEGINNING_OF_TIME.0);
-        let system_time = BEGINNING_OF_TIME.1 + duration_since_time_0;
-
-        system_time
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .expect("clock to go forwards from unix epoch")
+        // relais patch: the epoch's offset is computed once (it was a
+        // `SystemTime` sum and difference per call: once per RTP packet sent,
+        // for the abs-send-time extension). Same value, to the nanosecond.
+        *EPOCH_TO_BEGINNING + self.duration_since(BEGINNING_OF_TIME.0)
     }
 
     fn to_ntp_duration(&self) -> Duration {

@@ -194,6 +194,10 @@ fn drain(
 ) -> Result<(), String> {
     let mut paced = 0;
     loop {
+        // A streak of media datagrams first, without a whole `Output` each.
+        while let Some(t) = rtc.poll_streak_transmit() {
+            outbox.push(t);
+        }
         match rtc.poll_output().map_err(|e| e.to_string())? {
             Output::Timeout(t) if paced < PACER_STEPS && pacer_step(rtc) => {
                 paced += 1;

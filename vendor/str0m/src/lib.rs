@@ -1617,6 +1617,34 @@ impl Rtc {
         Ok(o)
     }
 
+    /// relais patch: the next datagram of a streak of media datagrams (see
+    /// `do_poll_output`), as a [`net::Transmit`], or `None` when there is no
+    /// streak or it ran dry; [`Rtc::poll_output()`] then gives what comes
+    /// next, as usual. The same datagrams as `poll_output` would give, in the
+    /// same order, without moving each through an `Output` (496 bytes, the
+    /// size of its largest event) and its `Result`: an owner that drains
+    /// hundreds of connections per input polls this first.
+    pub fn poll_streak_transmit(&mut self) -> Option<net::Transmit> {
+        if self.state == RtcState::Closed || !self.readiness.in_datagram_streak() {
+            return None;
+        }
+        let send = self.send_addr.as_ref()?;
+        let (proto, source, destination) = (send.proto, send.source, send.destination);
+        let Some(contents) = self.session.poll_datagram(self.last_now) else {
+            self.readiness.set_datagram_streak(false);
+            return None;
+        };
+        let t = net::Transmit {
+            proto,
+            source,
+            destination,
+            contents,
+        };
+        self.peer_bytes_tx += t.contents.len() as u64;
+        trace!("OUT {:?}", t);
+        Some(t)
+    }
+
     /// Conservatively re-poll the whole tree.
     fn wake_all(&mut self) {
         drop(self.readiness.wake());

@@ -52,7 +52,7 @@ fn forward_group(c: &mut Criterion, name: &str, subscriber_bwe: bool, sizes: &[u
                     let datagrams = w.capture_publisher(publisher, Duration::from_millis(35));
                     let before = w.metrics.rtp_packets_forwarded.load(Relaxed);
                     let start = Instant::now();
-                    std::hint::black_box(w.forward_captured(&datagrams));
+                    std::hint::black_box(w.forward_captured(&datagrams, false));
                     timed += start.elapsed();
                     // Deliver to the subscribers, untimed: lost packets would
                     // bring NACK storms that no real call has.

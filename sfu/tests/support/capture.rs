@@ -37,10 +37,22 @@ impl World {
     /// again, as two turns of the worker thread's loop do (str0m releases
     /// written media on a timeout, which either the drain or the timers give
     /// it). Returns how many datagrams then wait in the outbox.
-    pub fn forward_captured(&mut self, datagrams: &[(SocketAddr, Vec<u8>)]) -> usize {
+    ///
+    /// With `drain_each`, the written peers are drained after every datagram
+    /// instead of once after all of them: what the worker thread does when
+    /// a paced publisher's packets arrive one at a time (a browser's pacer
+    /// spreads a frame's packets over a few milliseconds).
+    pub fn forward_captured(
+        &mut self,
+        datagrams: &[(SocketAddr, Vec<u8>)],
+        drain_each: bool,
+    ) -> usize {
         let now = self.now;
         for (from, data) in datagrams {
             self.worker.handle_datagram(now, *from, data);
+            if drain_each {
+                self.worker.outbox();
+            }
         }
         let drained = self.worker.outbox().len();
         self.worker.handle_timeout(now);

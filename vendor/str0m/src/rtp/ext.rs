@@ -419,10 +419,21 @@ impl ExtensionMap {
     ///
     /// The returned id will be 1-based.
     pub fn id_of(&self, e: Extension) -> Option<u8> {
-        self.0
-            .iter()
-            .position(|x| x.as_ref().map(|e| &e.ext) == Some(&e))
-            .map(|p| p as u8 + 1)
+        // relais patch: a known extension is equal to another exactly when
+        // they are the same variant, so compare discriminants (this is asked
+        // several times per RTP packet sent); a URI's text only for unknown ones.
+        let position = if matches!(e, Extension::UnknownUri(..)) {
+            self.0
+                .iter()
+                .position(|x| x.as_ref().map(|e| &e.ext) == Some(&e))
+        } else {
+            let variant = std::mem::discriminant(&e);
+            self.0.iter().position(|x| {
+                x.as_ref()
+                    .is_some_and(|x| std::mem::discriminant(&x.ext) == variant)
+            })
+        };
+        position.map(|p| p as u8 + 1)
     }
 
     /// Returns an iterator over the elements of the extension map

@@ -1625,24 +1625,35 @@ impl Rtc {
     /// size of its largest event) and its `Result`: an owner that drains
     /// hundreds of connections per input polls this first.
     pub fn poll_streak_transmit(&mut self) -> Option<net::Transmit> {
-        if self.state == RtcState::Closed || !self.readiness.in_datagram_streak() {
+        if self.state == RtcState::Closed {
             return None;
         }
-        let send = self.send_addr.as_ref()?;
-        let (proto, source, destination) = (send.proto, send.source, send.destination);
-        let Some(contents) = self.session.poll_datagram(self.last_now) else {
-            self.readiness.set_datagram_streak(false);
-            return None;
-        };
-        let t = net::Transmit {
-            proto,
-            source,
-            destination,
-            contents,
-        };
+        let t = self.next_streak_transmit()?;
         self.peer_bytes_tx += t.contents.len() as u64;
         trace!("OUT {:?}", t);
         Some(t)
+    }
+
+    /// relais patch: the next media datagram of a streak, ending the streak
+    /// when the send path has none (or there is no address to send to yet).
+    /// Shared by `do_poll_output` and [`Rtc::poll_streak_transmit`].
+    fn next_streak_transmit(&mut self) -> Option<net::Transmit> {
+        if !self.readiness.in_datagram_streak() {
+            return None;
+        }
+        let next = self.send_addr.as_ref().and_then(|send| {
+            let contents = self.session.poll_datagram(self.last_now)?;
+            Some(net::Transmit {
+                proto: send.proto,
+                source: send.source,
+                destination: send.destination,
+                contents,
+            })
+        });
+        if next.is_none() {
+            self.readiness.set_datagram_streak(false);
+        }
+        next
     }
 
     /// Conservatively re-poll the whole tree.
@@ -1662,18 +1673,8 @@ impl Rtc {
         // of a burst comes straight from the send path, without walking the
         // whole tree once per packet (`Rtc::release_written` starts such a
         // streak too). The walk resumes when it runs dry, if it is wanted.
-        if self.readiness.in_datagram_streak() {
-            if let Some(send) = &self.send_addr {
-                if let Some(contents) = self.session.poll_datagram(self.last_now) {
-                    return Ok(Some(Output::Transmit(net::Transmit {
-                        proto: send.proto,
-                        source: send.source,
-                        destination: send.destination,
-                        contents,
-                    })));
-                }
-            }
-            self.readiness.set_datagram_streak(false);
+        if let Some(t) = self.next_streak_transmit() {
+            return Ok(Some(Output::Transmit(t)));
         }
 
         if !self.readiness.wants_events() {

@@ -631,6 +631,12 @@ impl ExtensionMap {
     }
 }
 
+/// relais patch: a mid's or rid's bytes written as an extension's value.
+fn write_id(buf: &mut [u8], id: &[u8]) -> Option<usize> {
+    buf[..id.len()].copy_from_slice(id);
+    Some(id.len())
+}
+
 impl Extension {
     pub(crate) fn write_to(&self, buf: &mut [u8], ev: &ExtensionValues) -> Option<usize> {
         use Extension::*;
@@ -724,24 +730,9 @@ impl Extension {
                 buf[11..13].copy_from_slice(&0_u16.to_be_bytes());
                 Some(13)
             }
-            RtpStreamId => {
-                let v = ev.rid?;
-                let v = v.trimmed_bytes();
-                buf[..v.len()].copy_from_slice(v);
-                Some(v.len())
-            }
-            RepairedRtpStreamId => {
-                let v = ev.rid_repair?;
-                let v = v.trimmed_bytes();
-                buf[..v.len()].copy_from_slice(v);
-                Some(v.len())
-            }
-            RtpMid => {
-                let v = ev.mid?;
-                let v = v.trimmed_bytes();
-                buf[..v.len()].copy_from_slice(v);
-                Some(v.len())
-            }
+            RtpStreamId => write_id(buf, ev.rid?.trimmed_bytes()),
+            RepairedRtpStreamId => write_id(buf, ev.rid_repair?.trimmed_bytes()),
+            RtpMid => write_id(buf, ev.mid?.trimmed_bytes()),
             FrameMarking => {
                 let v = ev.frame_mark?;
                 buf[..4].copy_from_slice(&v.to_be_bytes());

@@ -53,7 +53,7 @@ macro_rules! str_id {
                 // relais patch: trim the padding as bytes before the UTF-8
                 // check (was `from_utf8(..).trim()`, a Unicode-aware trim of
                 // the whole array): the mid is written into every RTP packet.
-                from_utf8(self.0.trim_ascii()).expect("ascii id")
+                from_utf8(self.trimmed_bytes()).expect("ascii id")
             }
         }
 

@@ -2106,9 +2106,9 @@ impl Rtc {
     /// own `Input::Timeout`, reported by [`Rtc::poll_output()`] as usual.
     ///
     /// With bandwidth estimation on (its estimator, pacer and probes are
-    /// timed by every timeout), or before a send stream's first timeout, it is
-    /// the session's whole timeout, still without ICE, DTLS, SCTP, channels
-    /// and statistics; an owner can take the pacer's one-packet steps
+    /// timed by every timeout) it also runs the estimator's and the pacer's
+    /// timeout; before a send stream's first timeout it is the session's
+    /// whole timeout; neither runs ICE, DTLS, SCTP, channels or statistics; an owner can take the pacer's one-packet steps
     /// (`Reason::Pacer(PacerReason::Immediate)`) with it too. While closing,
     /// or before the first time was seen, or if `now` is earlier than the
     /// last time, it is a full `handle_input(Input::Timeout(now))`.
@@ -2120,13 +2120,18 @@ impl Rtc {
             if self.session.rtp_closing() {
                 return self.handle_input(Input::Timeout(now));
             }
-            // The session's whole timeout (estimator, pacer, reports), not
-            // ICE, DTLS, SCTP, channels or statistics.
+            // With estimation on: the send queues, the estimator and the
+            // pacer (or, before a send stream's first timeout, the session's
+            // whole timeout), not ICE, DTLS, SCTP, channels or statistics.
+            // Events stay armed: the estimator may have a new estimate.
             self.last_now = now;
             let Rtc {
                 session, readiness, ..
             } = self;
-            session.handle_timeout(now, &mut readiness.wake())?;
+            let mut wake = readiness.wake();
+            if !session.release_written_paced(now) {
+                session.handle_timeout(now, &mut wake)?;
+            }
             return Ok(());
         }
         self.last_now = now;

@@ -373,6 +373,23 @@ impl Session {
         true
     }
 
+    /// relais patch: the paced part of [`Session::handle_timeout`], for
+    /// `Rtc::release_written` with bandwidth estimation on: stamp the send
+    /// queues, then the estimator's and the pacer's timeout, which time every
+    /// paced packet and probe. RTCP reports, NACKs, TWCC feedback, keyframe
+    /// requests and payloading are left to their own deadlines, which
+    /// [`Session::poll_timeout`] reports. Returns `false`, having done
+    /// nothing, when the whole session timeout is needed instead: before a
+    /// send stream's first timeout, or while closing.
+    pub fn release_written_paced(&mut self, now: Instant) -> bool {
+        if self.rtp_closing || !self.streams.stamp_send_queues(now) {
+            return false;
+        }
+        let probe_media = self.handle_timeout_bwe(now);
+        self.update_queue_state(now, probe_media);
+        true
+    }
+
     fn handle_timeout_bwe(&mut self, now: Instant) -> Option<(Mid, Pt)> {
         self.bwe.as_ref()?;
 

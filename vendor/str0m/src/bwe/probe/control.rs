@@ -153,6 +153,12 @@ impl ProbeControl {
         if self.desired_bitrate.is_none() && v.is_zero() {
             return;
         }
+        // relais patch: only a change asks for an evaluation. This is set
+        // at every timeout, and an evaluation at every timeout also cleared
+        // the scheduled ALR, stagnant and exponential re-checks.
+        if self.desired_bitrate == Some(v) {
+            return;
+        }
         self.desired_bitrate = Some(v);
         self.request_immediate();
     }

@@ -35,7 +35,7 @@ use crate::ids::{ParticipantId, RoomId, TrackId};
 use crate::last_n::LastN;
 use crate::metrics::WorkerMetrics;
 use crate::participant::Participant;
-use crate::peer::{Peer, PeerKey};
+use crate::peer::{paced_deadline, Peer, PeerKey};
 use crate::relay::{RelayMsg, WorkerIndex};
 use crate::timer_queue::TimerQueue;
 use crate::track::{Origin, Track};
@@ -269,8 +269,12 @@ impl Worker {
                 continue;
             }
             self.mutate_peer(key, |rtc| {
-                rtc.handle_input(Input::Timeout(now))
-                    .map_err(|e| e.to_string())
+                if paced_deadline(rtc) {
+                    rtc.release_written(now)
+                } else {
+                    rtc.handle_input(Input::Timeout(now))
+                }
+                .map_err(|e| e.to_string())
             });
         }
         self.due_scratch = due;

@@ -26,6 +26,8 @@ async fn webinar_1_to_20_reports_complete_json() {
     ])
     .args(["--duration", "4", "--quiet", "--json"])
     .arg(&json)
+    // The server runs in this process: its CPU from /proc, split.
+    .args(["--server-pid", &std::process::id().to_string()])
     .arg("--csv")
     .arg(&csv);
     let out = run_tool(tool).await;
@@ -66,6 +68,14 @@ async fn webinar_1_to_20_reports_complete_json() {
     assert!(p["p50"].as_f64().unwrap() <= p["p99"].as_f64().unwrap());
     assert!(p["p99"].as_f64().unwrap() <= p["max"].as_f64().unwrap());
     assert!(r["server_rss_bytes"].as_f64().unwrap() > 0.0);
+    assert_eq!(r["server_cpu_source"], "proc");
+    let cpu = r["server_cpu_percent"].as_f64().unwrap();
+    let kernel = r["server_cpu_system_percent"].as_f64().unwrap();
+    assert!(cpu > 0.0 && (0.0..=cpu).contains(&kernel), "{r}");
+    // Every forwarded packet is a datagram; RTCP and repairs come on top.
+    let datagrams = r["server_datagrams_per_forwarded_packet"].as_f64().unwrap();
+    assert!((0.95..2.0).contains(&datagrams), "{r}");
+    assert!(stdout.contains("in the kernel"), "{stdout}");
     // Each attendee's downlink estimate, from the server's room report.
     let layers = &r["subscriber_layers"];
     assert_eq!(layers["estimates"], 20, "{layers}");

@@ -453,9 +453,18 @@ pub async fn run(
             _ => None,
         },
         server_cpu_percent: delta_server.map(|(c, _)| 100.0 * c / secs),
+        server_cpu_system_percent: base
+            .server
+            .zip(last.server)
+            .and_then(|(a, b)| b.system_seconds_since(&a))
+            .map(|k| 100.0 * k / secs),
         server_cpu_us_per_forwarded_packet: delta_server
             .filter(|(_, f)| *f > 0.0)
             .map(|(c, f)| 1e6 * c / f),
+        server_datagrams_per_forwarded_packet: base
+            .server
+            .zip(last.server)
+            .and_then(|(a, b)| b.datagrams_per_forwarded_since(&a)),
         server_cpu_source: match c.server_pid {
             Some(_) => "proc".into(),
             None => "metrics, whole seconds".into(),

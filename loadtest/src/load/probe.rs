@@ -17,10 +17,30 @@ const MAX_BODY: u64 = 4 << 20;
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct ServerSample {
     pub cpu_seconds: f64,
+    /// Of `cpu_seconds`, the time in the kernel (with `--server-pid` only):
+    /// system calls, and on loopback the receiving side of every send.
+    pub cpu_system_seconds: Option<f64>,
     pub rss_bytes: f64,
     pub forwarded_packets: f64,
+    /// Every datagram the server sent (`relais_datagrams_sent_total`):
+    /// media, RTCP, retransmissions, padding, ICE and DTLS.
+    pub datagrams_sent: Option<f64>,
     /// Datagrams the server could not send (its socket was full).
     pub send_dropped: f64,
+}
+
+impl ServerSample {
+    /// CPU seconds in the kernel since `earlier` (with `--server-pid` only).
+    pub fn system_seconds_since(&self, earlier: &ServerSample) -> Option<f64> {
+        Some(self.cpu_system_seconds? - earlier.cpu_system_seconds?)
+    }
+
+    /// Datagrams sent per packet forwarded since `earlier`.
+    pub fn datagrams_per_forwarded_since(&self, earlier: &ServerSample) -> Option<f64> {
+        let forwarded = self.forwarded_packets - earlier.forwarded_packets;
+        let sent = self.datagrams_sent? - earlier.datagrams_sent?;
+        (forwarded > 0.0).then(|| sent / forwarded)
+    }
 }
 
 /// Metric name → value, summed over labels.
@@ -74,20 +94,26 @@ pub async fn scrape(host: &str, pid: Option<u32>) -> Result<Scrape, String> {
     }
     let m = parse_metrics(&text);
     let get = |k: &str| m.get(k).copied();
-    let cpu = match pid {
-        Some(pid) => proc_cpu_seconds(&pid.to_string())
-            .ok_or(format!("cannot read /proc/{pid}/stat (--server-pid)"))?,
-        None => {
-            get("process_cpu_seconds_total").ok_or("no process_cpu_seconds_total in /metrics")?
+    let (cpu, cpu_system) = match pid {
+        Some(pid) => {
+            let t = proc_cpu_times(&pid.to_string())
+                .ok_or(format!("cannot read /proc/{pid}/stat (--server-pid)"))?;
+            (t.user + t.system, Some(t.system))
         }
+        None => (
+            get("process_cpu_seconds_total").ok_or("no process_cpu_seconds_total in /metrics")?,
+            None,
+        ),
     };
     let rss = get("process_resident_memory_bytes")
         .ok_or("no process_resident_memory_bytes in /metrics")?;
     Ok(Scrape {
         sample: ServerSample {
             cpu_seconds: cpu,
+            cpu_system_seconds: cpu_system,
             rss_bytes: rss,
             forwarded_packets: get("relais_rtp_packets_forwarded_total").unwrap_or(0.0),
+            datagrams_sent: get("relais_datagrams_sent_total"),
             send_dropped: get("relais_send_dropped_total").unwrap_or(0.0),
         },
         estimates: parse_estimates(&text),
@@ -157,28 +183,36 @@ fn udp_drops(table: &str, inodes: &std::collections::HashSet<String>) -> u64 {
 
 /// CPU seconds (user + system) this process has used; 0 where `/proc` is missing.
 pub fn own_cpu_seconds() -> f64 {
-    proc_cpu_seconds("self").unwrap_or(0.0)
+    proc_cpu_times("self").map_or(0.0, |t| t.user + t.system)
 }
 
-/// CPU seconds of process `pid` ("self" or a number) from `/proc/<pid>/stat`,
+/// CPU seconds a process spent in user space and in the kernel.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CpuTimes {
+    pub user: f64,
+    pub system: f64,
+}
+
+/// CPU times of process `pid` ("self" or a number) from `/proc/<pid>/stat`,
 /// at clock-tick resolution (the server's `process_cpu_seconds_total` is
-/// whole seconds).
-pub fn proc_cpu_seconds(pid: &str) -> Option<f64> {
+/// whole seconds, user and system together).
+pub fn proc_cpu_times(pid: &str) -> Option<CpuTimes> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    Some(cpu_from_stat(&stat))
+    cpu_from_stat(&stat)
 }
 
-fn cpu_from_stat(stat: &str) -> f64 {
-    let Some((_, tail)) = stat.rsplit_once(')') else {
-        return 0.0;
-    };
+fn cpu_from_stat(stat: &str) -> Option<CpuTimes> {
+    let (_, tail) = stat.rsplit_once(')')?;
     // After the command: state is field 3; utime and stime are fields 14 and 15.
-    let fields: Vec<&str> = tail.split_whitespace().collect();
-    let ticks: f64 = fields
-        .get(11..13)
-        .map(|f| f.iter().filter_map(|v| v.parse::<f64>().ok()).sum())
-        .unwrap_or(0.0);
-    ticks / 100.0 // USER_HZ on Linux
+    let mut fields = tail.split_whitespace().skip(11);
+    let mut ticks = || fields.next()?.parse::<f64>().ok();
+    let user = ticks()?;
+    let system = ticks()?;
+    // USER_HZ on Linux
+    Some(CpuTimes {
+        user: user / 100.0,
+        system: system / 100.0,
+    })
 }
 
 #[cfg(test)]
@@ -218,7 +252,31 @@ mod tests {
     }
 
     #[test]
-    fn own_cpu_is_readable() {
-        assert!(own_cpu_seconds() >= 0.0);
+    fn own_cpu_is_readable_and_grows_with_work() {
+        let before = proc_cpu_times("self").expect("/proc/self/stat");
+        let start = std::time::Instant::now();
+        let mut x = 0u64;
+        while start.elapsed() < Duration::from_millis(150) {
+            x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+        }
+        let after = proc_cpu_times("self").expect("/proc/self/stat");
+        assert!(after.user > before.user, "{before:?} -> {after:?}");
+        assert!(after.system >= before.system);
+    }
+
+    #[test]
+    fn user_and_system_times_are_fields_14_and_15() {
+        // A command name with spaces and a parenthesis, as `comm` may have.
+        let stat = "4242 (relais (x) y) S 1 4242 4242 0 -1 4194560 2981 0 0 0 \
+                    1234 567 0 0 20 0 9 0 100 2000000 3000 18446744073709551615";
+        let t = cpu_from_stat(stat).unwrap();
+        assert_eq!(
+            t,
+            CpuTimes {
+                user: 12.34,
+                system: 5.67
+            }
+        );
+        assert_eq!(cpu_from_stat("4242 (relais) S 1 2"), None);
     }
 }

@@ -89,7 +89,14 @@ pub struct Report {
     /// over the run: the server, not the bots, did not keep up.
     pub server_send_drops: Option<f64>,
     pub server_cpu_percent: Option<f64>,
+    /// Of `server_cpu_percent`, the part in the kernel (`--server-pid`
+    /// only): the send system calls and, on loopback, the receiving side of
+    /// every datagram sent, which the sender's CPU pays for.
+    pub server_cpu_system_percent: Option<f64>,
     pub server_cpu_us_per_forwarded_packet: Option<f64>,
+    /// Datagrams the server sent per packet it forwarded: above 1 by its
+    /// RTCP, retransmissions, padding and probes.
+    pub server_datagrams_per_forwarded_packet: Option<f64>,
     /// `proc` (`--server-pid`, clock ticks) or `metrics` (whole seconds:
     /// imprecise over short runs).
     pub server_cpu_source: String,
@@ -207,16 +214,20 @@ impl Report {
             (
                 "server forwarded",
                 format!(
-                    "{}, {} dropped on sending",
+                    "{}, {} datagrams sent per forwarded packet, {} dropped on sending",
                     opt(self.forwarded_packets_per_s, " packets/s", 0),
+                    opt(self.server_datagrams_per_forwarded_packet, "", 3),
                     opt(self.server_send_drops, "", 0)
                 ),
             ),
             (
                 "server CPU",
                 format!(
-                    "{} of one core, {} per forwarded packet (from {})",
+                    "{} of one core{}, {} per forwarded packet (from {})",
                     opt(self.server_cpu_percent, "%", 1),
+                    self.server_cpu_system_percent
+                        .map(|k| format!(" ({k:.1}% in the kernel)"))
+                        .unwrap_or_default(),
                     opt(self.server_cpu_us_per_forwarded_packet, " µs", 2),
                     self.server_cpu_source
                 ),

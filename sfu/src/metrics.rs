@@ -29,6 +29,9 @@ pub struct WorkerMetrics {
     pub datagrams_sent: AtomicU64,
     /// Datagrams dropped because the socket's send buffer was full.
     pub send_dropped: AtomicU64,
+    /// Peer deadlines the worker's timer met (str0m's timeouts: estimator,
+    /// pacer, reports, ICE, DTLS, statistics).
+    pub peer_timeouts: AtomicU64,
     /// Messages to another worker dropped because its queue was full.
     pub relay_dropped: AtomicU64,
     pub rooms: AtomicU64,
@@ -127,6 +130,7 @@ pub struct MetricsSnapshot {
     pub peer_panics: u64,
     pub datagrams_sent: u64,
     pub send_dropped: u64,
+    pub peer_timeouts: u64,
     pub relay_dropped: u64,
     pub rooms: u64,
     pub participants: u64,
@@ -165,6 +169,7 @@ impl WorkerMetrics {
             peer_panics: self.peer_panics.load(Relaxed),
             datagrams_sent: self.datagrams_sent.load(Relaxed),
             send_dropped: self.send_dropped.load(Relaxed),
+            peer_timeouts: self.peer_timeouts.load(Relaxed),
             relay_dropped: self.relay_dropped.load(Relaxed),
             rooms: self.rooms.load(Relaxed),
             participants: self.participants.load(Relaxed),
@@ -196,6 +201,7 @@ impl std::ops::AddAssign for MetricsSnapshot {
         self.peer_panics += o.peer_panics;
         self.datagrams_sent += o.datagrams_sent;
         self.send_dropped += o.send_dropped;
+        self.peer_timeouts += o.peer_timeouts;
         self.relay_dropped += o.relay_dropped;
         self.rooms += o.rooms;
         self.participants += o.participants;

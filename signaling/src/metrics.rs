@@ -91,6 +91,7 @@ struct CoreCollector {
     peer_panics: IntCounter,
     datagrams_sent: IntCounter,
     send_dropped: IntCounter,
+    peer_timeouts: IntCounter,
     relay_dropped: IntCounter,
     downtracks: IntGaugeVec,
     bandwidth_pauses: IntCounter,
@@ -215,6 +216,10 @@ impl CoreCollector {
                 "relais_send_dropped_total",
                 "Datagrams dropped because a worker's UDP send buffer was full",
             ),
+            peer_timeouts: counter(
+                "relais_peer_timeouts_total",
+                "Peer deadlines the workers' timers met (str0m timeouts)",
+            ),
             relay_dropped: counter(
                 "relais_relay_dropped_total",
                 "Packets for another worker dropped because its queue was full",
@@ -290,6 +295,7 @@ impl CoreCollector {
             &self.peer_panics,
             &self.datagrams_sent,
             &self.send_dropped,
+            &self.peer_timeouts,
             &self.relay_dropped,
             &self.downtracks,
             &self.bandwidth_pauses,
@@ -342,6 +348,7 @@ impl Collector for CoreCollector {
         set_counter(&self.peer_panics, m.peer_panics);
         set_counter(&self.datagrams_sent, m.datagrams_sent);
         set_counter(&self.send_dropped, m.send_dropped);
+        set_counter(&self.peer_timeouts, m.peer_timeouts);
         set_counter(&self.relay_dropped, m.relay_dropped);
         for (layer, n) in ["0", "1", "2", "paused"].iter().zip(m.downtracks_by_layer) {
             self.downtracks

@@ -268,6 +268,7 @@ impl Worker {
                 }
                 continue;
             }
+            WorkerMetrics::add(&self.metrics.peer_timeouts, 1);
             self.mutate_peer(key, |rtc| {
                 if paced_deadline(rtc) {
                     rtc.release_written(now)

@@ -570,6 +570,20 @@ impl ProbeControl {
     }
 
     fn compute_next_timeout(&mut self, now: Instant) -> Instant {
+        // relais patch: a scheduled re-check that has come is done; the next
+        // one is scheduled afresh. (Upstream cleared them at every timeout
+        // through `set_desired_bitrate`; kept, a passed one would be returned
+        // again and time out at once, over and over.)
+        for scheduled in [
+            &mut self.scheduled_exponential,
+            &mut self.scheduled_periodic_alr,
+            &mut self.scheduled_stagnant,
+        ] {
+            if scheduled.is_some_and(|t| t <= now) {
+                *scheduled = None;
+            }
+        }
+
         // Exponential probing: wait for probe result before re-probing at same estimate.
         // This handles the case where we sent a probe but haven't received updated estimate yet.
         if let Some(last) = &self.last_probe {

@@ -2108,10 +2108,13 @@ impl Rtc {
     /// With bandwidth estimation on (its estimator, pacer and probes are
     /// timed by every timeout) it also runs the estimator's and the pacer's
     /// timeout; before a send stream's first timeout it is the session's
-    /// whole timeout; neither runs ICE, DTLS, SCTP, channels or statistics; an owner can take the pacer's one-packet steps
-    /// (`Reason::Pacer(PacerReason::Immediate)`) with it too. While closing,
-    /// or before the first time was seen, or if `now` is earlier than the
-    /// last time, it is a full `handle_input(Input::Timeout(now))`.
+    /// whole timeout. Neither runs ICE, DTLS, SCTP, channels or statistics.
+    /// An owner can meet the pacer's and the estimator's own deadlines with
+    /// it too (a `Reason::Pacer(_)`, `BweDelayControl`, `BweProbeControl`
+    /// or `BweProbeEstimator` timeout: the reason is the soonest deadline's,
+    /// so the others are not due yet). While closing, or before the first
+    /// time was seen, or if `now` is earlier than the last time, it is a
+    /// full `handle_input(Input::Timeout(now))`.
     pub fn release_written(&mut self, now: Instant) -> Result<(), RtcError> {
         if self.state != RtcState::Alive || now < self.last_now || self.need_init_time {
             return self.handle_input(Input::Timeout(now));

@@ -520,17 +520,17 @@ fn connections_time_out_at_their_timers_pace_not_in_a_loop() {
     let (mut w, _sub, _video, _audio) = call(3_000_000);
     w.run(ms(5_000));
     let before = w.metrics.snapshot().peer_timeouts;
-    let window = 10.0;
-    w.run(ms(10_000));
+    let window = ms(10_000);
+    w.run(window);
     let timeouts = w.metrics.snapshot().peer_timeouts - before;
     let peers = w
         .clients
         .iter()
         .map(|c| usize::from(c.publish.is_some()) + usize::from(c.subscribe.is_some()))
         .sum::<usize>() as f64;
-    let per_peer_second = timeouts as f64 / peers / window;
+    let per_peer_second = timeouts as f64 / peers / window.as_secs_f64();
     eprintln!(
-        "timers: {timeouts} peer timeouts in {window} s, {peers} connections: \
+        "timers: {timeouts} peer timeouts in {window:?}, {peers} connections: \
          {per_peer_second:.0} a second each"
     );
     assert!(timeouts > 0, "the timers ran");

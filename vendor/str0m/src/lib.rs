@@ -2116,35 +2116,33 @@ impl Rtc {
     /// time was seen, or if `now` is earlier than the last time, it is a
     /// full `handle_input(Input::Timeout(now))`.
     pub fn release_written(&mut self, now: Instant) -> Result<(), RtcError> {
-        if self.state != RtcState::Alive || now < self.last_now || self.need_init_time {
+        if self.state != RtcState::Alive
+            || now < self.last_now
+            || self.need_init_time
+            || self.session.rtp_closing()
+        {
             return self.handle_input(Input::Timeout(now));
         }
-        if !self.session.release_written(now) {
-            if self.session.rtp_closing() {
-                return self.handle_input(Input::Timeout(now));
-            }
-            // With estimation on: the send queues, the estimator and the
-            // pacer (or, before a send stream's first timeout, the session's
-            // whole timeout), not ICE, DTLS, SCTP, channels or statistics.
-            // Events stay armed: the estimator may have a new estimate.
-            self.last_now = now;
-            let Rtc {
-                session, readiness, ..
-            } = self;
-            let mut wake = readiness.wake();
-            if !session.release_written_paced(now) {
-                session.handle_timeout(now, &mut wake)?;
-            }
-            return Ok(());
-        }
         self.last_now = now;
-        // A new timeout (the pacer's), and datagrams from the send path only:
-        // the next poll_output takes them without walking for events (unless
-        // something else asked for that walk).
-        let mut wake = self.readiness.wake();
-        wake.no_events();
-        drop(wake);
-        self.readiness.set_datagram_streak(true);
+        let Rtc {
+            session, readiness, ..
+        } = self;
+        let mut wake = readiness.wake();
+        match session.release_written(now) {
+            // Before a send stream's first timeout: the session's whole
+            // timeout, still not ICE, DTLS, SCTP, channels or statistics.
+            session::Release::WholeTimeoutNeeded => session.handle_timeout(now, &mut wake)?,
+            // Events stay armed: the estimator may have a new estimate.
+            session::Release::Estimated => {}
+            // A new timeout (the pacer's), and datagrams from the send path
+            // only: the next poll_output takes them without walking for
+            // events (unless something else asked for that walk).
+            session::Release::Queues => {
+                wake.no_events();
+                drop(wake);
+                readiness.set_datagram_streak(true);
+            }
+        }
         Ok(())
     }
 

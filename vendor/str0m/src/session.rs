@@ -157,6 +157,17 @@ struct LastRrtr {
     received_at: Instant,
 }
 
+/// relais patch: what [`Session::release_written`] did.
+pub(crate) enum Release {
+    /// The send queues were stamped and the pacer given their state.
+    Queues,
+    /// That, with the estimator's timeout before (estimation on): it may
+    /// have a new estimate, an event.
+    Estimated,
+    /// Nothing: a send stream still needs its first timeout.
+    WholeTimeoutNeeded,
+}
+
 impl Session {
     pub fn new(config: &RtcConfig) -> Self {
         let mut id = SessionId::new();
@@ -356,38 +367,25 @@ impl Session {
         self.rtp_closing
     }
 
-    /// relais patch: the send-queue part of [`Session::handle_timeout`] (see
-    /// `Rtc::release_written`). Returns `false`, having done nothing, when the
-    /// whole session timeout is needed instead: with bandwidth estimation on
-    /// (its estimator, pacer and probes are timed by every timeout), before a
-    /// send stream's first timeout, or while closing.
-    pub fn release_written(&mut self, now: Instant) -> bool {
-        if self.rtp_closing || self.bwe.is_some() {
-            return false;
-        }
+    /// relais patch: the send part of [`Session::handle_timeout`] (see
+    /// `Rtc::release_written`): stamp the send queues, then, with bandwidth
+    /// estimation on, the estimator's timeout (it times every paced packet
+    /// and probe), then the pacer's. RTCP reports, NACKs, TWCC feedback,
+    /// keyframe requests and payloading are left to their own deadlines,
+    /// which [`Session::poll_timeout`] reports. Not while closing (the
+    /// caller checks [`Session::rtp_closing`]).
+    pub fn release_written(&mut self, now: Instant) -> Release {
         if !self.streams.stamp_send_queues(now) {
-            return false;
+            return Release::WholeTimeoutNeeded;
         }
         // Without bandwidth estimation there is no probe media.
-        self.update_queue_state(now, None);
-        true
-    }
-
-    /// relais patch: the paced part of [`Session::handle_timeout`], for
-    /// `Rtc::release_written` with bandwidth estimation on: stamp the send
-    /// queues, then the estimator's and the pacer's timeout, which time every
-    /// paced packet and probe. RTCP reports, NACKs, TWCC feedback, keyframe
-    /// requests and payloading are left to their own deadlines, which
-    /// [`Session::poll_timeout`] reports. Returns `false`, having done
-    /// nothing, when the whole session timeout is needed instead: before a
-    /// send stream's first timeout, or while closing.
-    pub fn release_written_paced(&mut self, now: Instant) -> bool {
-        if self.rtp_closing || !self.streams.stamp_send_queues(now) {
-            return false;
-        }
         let probe_media = self.handle_timeout_bwe(now);
         self.update_queue_state(now, probe_media);
-        true
+        if self.bwe.is_some() {
+            Release::Estimated
+        } else {
+            Release::Queues
+        }
     }
 
     fn handle_timeout_bwe(&mut self, now: Instant) -> Option<(Mid, Pt)> {
